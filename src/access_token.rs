@@ -22,7 +22,8 @@ pub struct KeySet {
 impl KeySet {
     /// Parses a JWKS document, keeping only RSA signing keys of at least 2048 bits.
     pub fn parse(json: &str) -> Result<KeySet, String> {
-        let doc: Value = serde_json::from_str(json).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let doc: Value =
+            serde_json::from_str(json).map_err(|e| format!("JWKS is not JSON: {e}"))?;
         let entries = doc
             .get("keys")
             .and_then(Value::as_array)
@@ -220,7 +221,12 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<AccessGrant, Rejection> {
-        validate(token, &KeySet::parse(&jwks("k1")).unwrap(), &expected(), now())
+        validate(
+            token,
+            &KeySet::parse(&jwks("k1")).unwrap(),
+            &expected(),
+            now(),
+        )
     }
 
     fn invalid(token: &str) -> bool {
@@ -259,26 +265,41 @@ mod tests {
     #[test]
     fn wrong_or_missing_audience_is_refused() {
         assert!(invalid(&sign(with("aud", "https://other".into()), "k1")));
-        assert!(invalid(&sign(with("aud", serde_json::json!(["https://other"])), "k1")));
+        assert!(invalid(&sign(
+            with("aud", serde_json::json!(["https://other"])),
+            "k1"
+        )));
         assert!(invalid(&sign(with("aud", Value::Null), "k1")));
     }
 
     #[test]
     fn wrong_issuer_is_refused_even_without_the_trailing_slash() {
-        assert!(invalid(&sign(with("iss", "https://evil.auth0.com/".into()), "k1")));
-        assert!(invalid(&sign(with("iss", "https://example.us.auth0.com".into()), "k1")));
+        assert!(invalid(&sign(
+            with("iss", "https://evil.auth0.com/".into()),
+            "k1"
+        )));
+        assert!(invalid(&sign(
+            with("iss", "https://example.us.auth0.com".into()),
+            "k1"
+        )));
     }
 
     #[test]
     fn expiry_is_required_and_honoured_with_at_most_a_minute_of_leeway() {
         assert!(invalid(&sign(with("exp", Value::Null), "k1")));
-        assert!(invalid(&sign(with("exp", (now().timestamp() - 61).into()), "k1")));
+        assert!(invalid(&sign(
+            with("exp", (now().timestamp() - 61).into()),
+            "k1"
+        )));
         assert!(check(&sign(with("exp", (now().timestamp() - 30).into()), "k1")).is_ok());
     }
 
     #[test]
     fn not_before_is_honoured() {
-        assert!(invalid(&sign(with("nbf", (now().timestamp() + 120).into()), "k1")));
+        assert!(invalid(&sign(
+            with("nbf", (now().timestamp() + 120).into()),
+            "k1"
+        )));
         assert!(check(&sign(with("nbf", (now().timestamp() - 5).into()), "k1")).is_ok());
     }
 
@@ -293,7 +314,11 @@ mod tests {
     #[test]
     fn alg_none_hs256_and_other_algorithms_are_refused_before_any_key_lookup() {
         let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(serde_json::json!({"alg": "none", "kid": "k1"})), b64(claims()));
+        let none = format!(
+            "{}.{}.",
+            b64(serde_json::json!({"alg": "none", "kid": "k1"})),
+            b64(claims())
+        );
         assert!(matches!(key_id(&none), Err(Rejection::Invalid(_))));
 
         // The classic confusion: HS256 keyed with the bytes of the public JWKS.
@@ -303,7 +328,11 @@ mod tests {
         assert!(matches!(key_id(&hs), Err(Rejection::Invalid(_))));
         assert!(invalid(&hs));
 
-        let es = format!("{}.{}.c2ln", b64(serde_json::json!({"alg": "ES256", "kid": "k1"})), b64(claims()));
+        let es = format!(
+            "{}.{}.c2ln",
+            b64(serde_json::json!({"alg": "ES256", "kid": "k1"})),
+            b64(claims())
+        );
         assert!(invalid(&es));
     }
 

@@ -12,7 +12,10 @@ use worker::{Request, Response};
 
 /// `GET /api/public`: a headline about a historical figure.
 pub fn public_headline() -> Result<Response, AppError> {
-    Ok(http::json(200, &json!({ "headline": headline(None, &mut SystemDice) }))?)
+    Ok(http::json(
+        200,
+        &json!({ "headline": headline(None, &mut SystemDice) }),
+    )?)
 }
 
 /// `GET /config.json`: what the browser needs to sign in, from Wrangler vars.
@@ -66,7 +69,10 @@ pub async fn private_headline(
 
     let name = grant.name.unwrap_or_else(|| "you".into());
     let headline = headline(Some(&name), &mut SystemDice);
-    Ok(http::json(200, &json!({ "headline": headline, "name": name }))?)
+    Ok(http::json(
+        200,
+        &json!({ "headline": headline, "name": name }),
+    )?)
 }
 
 fn invalid(r: Rejection) -> AppError {

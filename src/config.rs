@@ -82,7 +82,11 @@ const MIN_SECRET_BYTES: usize = 32;
 impl Config {
     /// Reads every var through `lookup` (the Worker env in production, a map in tests).
     pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, AppError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str| {
             get(name).ok_or_else(|| AppError::Config {
                 var: name,
@@ -91,8 +95,7 @@ impl Config {
         };
 
         let auth0_domain = required("AUTH0_DOMAIN")?;
-        if auth0_domain.contains('/') || auth0_domain.contains(':') && !is_loopback(&auth0_domain)
-        {
+        if auth0_domain.contains('/') || auth0_domain.contains(':') && !is_loopback(&auth0_domain) {
             return Err(malformed(
                 "AUTH0_DOMAIN",
                 "must be a host name such as example.us.auth0.com, without https:// or a path",
@@ -107,7 +110,12 @@ impl Config {
             None | Some("video") => Modality::Video,
             Some("face") => Modality::Face,
             Some("voice") => Modality::Voice,
-            Some(_) => return Err(malformed("VOICEIT_MODALITY", "must be face, voice or video")),
+            Some(_) => {
+                return Err(malformed(
+                    "VOICEIT_MODALITY",
+                    "must be face, voice or video",
+                ))
+            }
         };
 
         Ok(Config {
@@ -124,7 +132,8 @@ impl Config {
             )?,
             voiceit_liveness_url: parse_base_url(
                 "VOICEIT_LIVENESS_URL",
-                &get("VOICEIT_LIVENESS_URL").unwrap_or_else(|| "https://liveness.voiceit.io".into()),
+                &get("VOICEIT_LIVENESS_URL")
+                    .unwrap_or_else(|| "https://liveness.voiceit.io".into()),
             )?,
             modality,
             liveness: match get("VOICEIT_LIVENESS").as_deref() {
@@ -168,7 +177,10 @@ impl Config {
     pub fn session_secret(&self) -> Result<&Secret, AppError> {
         let secret = strong_secret("SESSION_SECRET", self.session_secret.as_ref())?;
         if self.redirect_secret.as_ref() == Some(secret) {
-            return Err(malformed("SESSION_SECRET", "must differ from REDIRECT_SECRET"));
+            return Err(malformed(
+                "SESSION_SECRET",
+                "must differ from REDIRECT_SECRET",
+            ));
         }
         Ok(secret)
     }
@@ -180,8 +192,12 @@ impl Config {
             problem: "is missing".into(),
         };
         Ok((
-            self.voiceit_api_key.as_ref().ok_or_else(|| missing("VOICEIT_API_KEY"))?,
-            self.voiceit_api_token.as_ref().ok_or_else(|| missing("VOICEIT_API_TOKEN"))?,
+            self.voiceit_api_key
+                .as_ref()
+                .ok_or_else(|| missing("VOICEIT_API_KEY"))?,
+            self.voiceit_api_token
+                .as_ref()
+                .ok_or_else(|| missing("VOICEIT_API_TOKEN"))?,
         ))
     }
 
@@ -191,7 +207,10 @@ impl Config {
     }
 
     pub fn jwks_url(&self) -> String {
-        format!("{}/.well-known/jwks.json", self.auth0_base_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/.well-known/jwks.json",
+            self.auth0_base_url.as_str().trim_end_matches('/')
+        )
     }
 
     /// The public part the browser needs, served at `/config.json`.
@@ -243,7 +262,10 @@ fn parse_base_url(var: &'static str, value: &str) -> Result<Url, AppError> {
         return Err(malformed(var, "must be an https:// URL"));
     }
     if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
-        return Err(malformed(var, "must be an origin without a path, query or fragment"));
+        return Err(malformed(
+            var,
+            "must be an origin without a path, query or fragment",
+        ));
     }
     Ok(url)
 }
@@ -303,9 +325,15 @@ mod tests {
         let c = parse(&vars(&[])).unwrap();
         assert_eq!(c.auth0_base_url.as_str(), "https://example.us.auth0.com/");
         assert_eq!(c.access_token_issuer(), "https://example.us.auth0.com/");
-        assert_eq!(c.jwks_url(), "https://example.us.auth0.com/.well-known/jwks.json");
+        assert_eq!(
+            c.jwks_url(),
+            "https://example.us.auth0.com/.well-known/jwks.json"
+        );
         assert_eq!(c.voiceit_base_url.as_str(), "https://api.voiceit.io/");
-        assert_eq!(c.voiceit_liveness_url.as_str(), "https://liveness.voiceit.io/");
+        assert_eq!(
+            c.voiceit_liveness_url.as_str(),
+            "https://liveness.voiceit.io/"
+        );
         assert_eq!(c.modality, Modality::Video);
         assert!(c.liveness);
         assert_eq!(c.content_language, "en-US");
@@ -356,17 +384,36 @@ mod tests {
     #[test]
     fn secrets_are_checked_where_they_are_needed() {
         let c = parse(&vars(&[])).unwrap();
-        assert_eq!(config_var(c.redirect_secret().unwrap_err()), "REDIRECT_SECRET");
-        assert_eq!(config_var(c.session_secret().unwrap_err()), "SESSION_SECRET");
-        assert_eq!(config_var(c.voiceit_credentials().unwrap_err()), "VOICEIT_API_KEY");
+        assert_eq!(
+            config_var(c.redirect_secret().unwrap_err()),
+            "REDIRECT_SECRET"
+        );
+        assert_eq!(
+            config_var(c.session_secret().unwrap_err()),
+            "SESSION_SECRET"
+        );
+        assert_eq!(
+            config_var(c.voiceit_credentials().unwrap_err()),
+            "VOICEIT_API_KEY"
+        );
 
         let c = parse(&vars(&[("REDIRECT_SECRET", "short")])).unwrap();
-        assert_eq!(config_var(c.redirect_secret().unwrap_err()), "REDIRECT_SECRET");
+        assert_eq!(
+            config_var(c.redirect_secret().unwrap_err()),
+            "REDIRECT_SECRET"
+        );
 
         let same = "s".repeat(40);
-        let c = parse(&vars(&[("REDIRECT_SECRET", &same), ("SESSION_SECRET", &same)])).unwrap();
+        let c = parse(&vars(&[
+            ("REDIRECT_SECRET", &same),
+            ("SESSION_SECRET", &same),
+        ]))
+        .unwrap();
         assert!(c.redirect_secret().is_ok());
-        assert_eq!(config_var(c.session_secret().unwrap_err()), "SESSION_SECRET");
+        assert_eq!(
+            config_var(c.session_secret().unwrap_err()),
+            "SESSION_SECRET"
+        );
     }
 
     #[test]

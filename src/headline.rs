@@ -195,7 +195,10 @@ mod tests {
 
     impl Dice for Seeded {
         fn below(&mut self, n: usize) -> usize {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((self.0 >> 33) % n as u64) as usize
         }
     }
@@ -261,7 +264,9 @@ mod tests {
 
     #[test]
     fn word_lists_hold_no_crude_words() {
-        let banned = ["drunk", "gang", "kill", "sex", "naked", "drug", "hate", "stupid"];
+        let banned = [
+            "drunk", "gang", "kill", "sex", "naked", "drug", "hate", "stupid",
+        ];
         let all = STARS
             .iter()
             .chain(NOUNS)

@@ -18,7 +18,9 @@ pub fn html(status: u16, page: String) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "text/html; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(page)?.with_status(status).with_headers(headers))
+    Ok(Response::ok(page)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// The JSON form of an error, as every API route answers it.

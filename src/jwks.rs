@@ -59,7 +59,10 @@ pub async fn keys(config: &Config, refresh: bool) -> Result<Keys, AppError> {
 
 async fn fetch(url: &str, timeout_ms: u32) -> Result<KeySet, AppError> {
     let unavailable = |why: String| {
-        worker::console_warn!("{}", serde_json::json!({"event": "jwks_unavailable", "why": why}));
+        worker::console_warn!(
+            "{}",
+            serde_json::json!({"event": "jwks_unavailable", "why": why})
+        );
         AppError::AuthUnavailable
     };
     let mut init = RequestInit::new();

@@ -45,10 +45,20 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Err(_) => Response::ok(r#"{"error":"internal_error","message":"Something went wrong on our side. Try again."}"#)?
             .with_status(500),
     };
-    let is_page = matches!(route, Ok(Route::StartTwoFactor | Route::CompleteTwoFactor | Route::Asset));
+    let is_page = matches!(
+        route,
+        Ok(Route::StartTwoFactor | Route::CompleteTwoFactor | Route::Asset)
+    );
     add_common_headers(&mut response, config.as_ref().ok(), is_page)?;
 
-    log_request(&method, &path, &route, response.status_code(), started, &outcome);
+    log_request(
+        &method,
+        &path,
+        &route,
+        response.status_code(),
+        started,
+        &outcome,
+    );
     Ok(response)
 }
 
@@ -92,7 +102,12 @@ async fn handle(
     }
     // Every other route was checked to have a config before it got here.
     let Some(config) = config else {
-        return done(Err(AppError::Internal { detail: "no config".into() }), "");
+        return done(
+            Err(AppError::Internal {
+                detail: "no config".into(),
+            }),
+            "",
+        );
     };
 
     match route {
@@ -135,7 +150,11 @@ fn preflight() -> Result<Response, AppError> {
 async fn serve_asset(req: &Request, env: &Env) -> worker::Result<Response> {
     let url = req.url()?;
     let mut init = RequestInit::new();
-    init.with_method(if req.method() == Method::Head { Method::Head } else { Method::Get });
+    init.with_method(if req.method() == Method::Head {
+        Method::Head
+    } else {
+        Method::Get
+    });
     let asset_request = Request::new_with_init(url.as_str(), &init)?;
     let response = env.assets("ASSETS")?.fetch_request(asset_request).await?;
     if response.status_code() == 404 {
@@ -155,7 +174,10 @@ fn add_common_headers(
     h.set("x-content-type-options", "nosniff")?;
     // Pages of the 2FA flow carry tokens in their URLs; no referrer leaves this site.
     h.set("referrer-policy", "no-referrer")?;
-    h.set("strict-transport-security", "max-age=31536000; includeSubDomains")?;
+    h.set(
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    )?;
     h.set("x-frame-options", "DENY")?;
     let is_html = h
         .get("content-type")?

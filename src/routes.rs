@@ -40,9 +40,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, AppError> {
         Some((_, Route::PublicHeadline | Route::PrivateHeadline)) if method == "OPTIONS" => {
             Ok(Route::ApiPreflight)
         }
-        Some(("GET", _)) => Err(AppError::MethodNotAllowed {
-            allow: "GET, HEAD",
-        }),
+        Some(("GET", _)) => Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
         Some(_) => Err(AppError::MethodNotAllowed { allow: "POST" }),
         None if method == "GET" || method == "HEAD" => Ok(Route::Asset),
         None => Err(AppError::NotFound),
@@ -61,7 +59,10 @@ mod tests {
         assert_eq!(route("GET", "/2fa"), Ok(Route::StartTwoFactor));
         assert_eq!(route("POST", "/2fa/complete"), Ok(Route::CompleteTwoFactor));
         assert_eq!(route("POST", "/voiceit_token"), Ok(Route::VoiceItToken));
-        assert_eq!(route("POST", "/voiceit_endpoint/"), Ok(Route::VoiceItEndpoint));
+        assert_eq!(
+            route("POST", "/voiceit_endpoint/"),
+            Ok(Route::VoiceItEndpoint)
+        );
     }
 
     #[test]

@@ -234,11 +234,15 @@ impl TwoFactorSession {
         let expires = self
             .expires
             .unwrap_or(now + Duration::minutes(SESSION_MINUTES));
-        (sign(&keys.session, Some(SESSION_TYP), self, now, expires), expires)
+        (
+            sign(&keys.session, Some(SESSION_TYP), self, now, expires),
+            expires,
+        )
     }
 
     pub fn open(keys: &Keys, token: &str, now: DateTime<Utc>) -> Result<TwoFactorSession, Refusal> {
-        let claims: Claims<TwoFactorSession> = verify(&keys.session, Some(SESSION_TYP), token, now)?;
+        let claims: Claims<TwoFactorSession> =
+            verify(&keys.session, Some(SESSION_TYP), token, now)?;
         let mut session = claims.custom;
         session.expires = claims.expiration;
         Ok(session)
@@ -530,7 +534,9 @@ mod tests {
     fn voiceit_ids_have_voiceit_shape() {
         assert!(is_voiceit_user_id(VOICEIT_ID));
         assert!(!is_voiceit_user_id("usr_123"));
-        assert!(!is_voiceit_user_id("../users/usr_0123456789abcdef012345678"));
+        assert!(!is_voiceit_user_id(
+            "../users/usr_0123456789abcdef012345678"
+        ));
         assert!(!is_voiceit_user_id("usr_0123456789abcdef0123456789abcdeg"));
     }
 }

@@ -19,7 +19,11 @@ const MAX_STATE_CHARS: usize = 2048;
 
 /// Everything not unreserved (RFC 3986) is percent-encoded, so the state reaches `/continue`
 /// byte for byte: `&`, `#`, `%`, `+` and non-ASCII text cannot change the query.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Both keys, or a config error naming the secret that is missing or weak.
 pub fn keys(config: &Config) -> Result<Keys, AppError> {
@@ -63,7 +67,12 @@ pub fn current_session(
     keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<TwoFactorSession, AppError> {
-    let header = req.headers().get("cookie").ok().flatten().unwrap_or_default();
+    let header = req
+        .headers()
+        .get("cookie")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let value = cookie_value(&header, SESSION_COOKIE).ok_or(AppError::NoSession {
         reason: "no session cookie".into(),
     })?;
@@ -135,7 +144,10 @@ async fn decide(config: &Config, session: &TwoFactorSession) -> Result<Outcome, 
                 Ok(false) => Ok(Outcome::Failed),
                 Err(e) => Err(AppError::Upstream {
                     code: "voiceit_unavailable",
-                    message: format!("{} Your enrollment is not lost until this page expires.", e.message()),
+                    message: format!(
+                        "{} Your enrollment is not lost until this page expires.",
+                        e.message()
+                    ),
                 }),
             }
         }
@@ -157,7 +169,12 @@ pub async fn complete(
 
     let amr = match outcome {
         Outcome::Failed => vec![],
-        _ => config.modality.amr().iter().map(|s| s.to_string()).collect(),
+        _ => config
+            .modality
+            .amr()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let claims = ResultClaims {
         iss: own_origin.to_string(),
@@ -218,7 +235,13 @@ mod tests {
     #[test]
     fn the_session_cookie_has_the_protective_attributes() {
         let c = session_cookie("v", 600);
-        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=600",
+        ] {
             assert!(c.contains(attr), "{attr}");
         }
     }

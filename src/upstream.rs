@@ -32,7 +32,10 @@ pub async fn send(request: Request, timeout_ms: u32) -> Result<Response, Upstrea
 }
 
 /// Reads a response body, bounded by the same kind of timeout (a slow body is a slow answer).
-pub async fn body_text(response: &mut Response, timeout_ms: u32) -> Result<String, UpstreamFailure> {
+pub async fn body_text(
+    response: &mut Response,
+    timeout_ms: u32,
+) -> Result<String, UpstreamFailure> {
     let read = Box::pin(response.text());
     let deadline = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
     let raced = select(read, deadline).await;

@@ -41,7 +41,11 @@ fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusa
 }
 
 fn missing(what: &str) -> Refusal {
-    refuse(400, "MISP", format!("The request is missing {what}. Record again and resend."))
+    refuse(
+        400,
+        "MISP",
+        format!("The request is missing {what}. Record again and resend."),
+    )
 }
 
 impl From<BackendError> for Refusal {
@@ -129,10 +133,12 @@ pub async fn token(
             // Limitation: two simultaneous first calls of one session can each create a user
             // (the session lives in a cookie, not in strongly consistent storage); only the
             // cookie the browser keeps last is used afterwards.
-            let id = client::create_user(config).await.map_err(|e| AppError::Upstream {
-                code: "voiceit_unavailable",
-                message: e.message().into(),
-            })?;
+            let id = client::create_user(config)
+                .await
+                .map_err(|e| AppError::Upstream {
+                    code: "voiceit_unavailable",
+                    message: e.message().into(),
+                })?;
             session.voiceit_id = Some(id.clone());
             session.created_user = true;
             changed = true;
@@ -159,7 +165,12 @@ pub async fn token(
     let response = with_cookie(response, changed.then_some((&session, &keys)), now)?;
     Ok(Handled {
         response,
-        outcome: if changed { "user_created" } else { "token_issued" }.into(),
+        outcome: if changed {
+            "user_created"
+        } else {
+            "token_issued"
+        }
+        .into(),
     })
 }
 
@@ -170,10 +181,22 @@ fn text_field(form: &web_sys::FormData, name: &str) -> Result<Option<String>, Re
         0 => Ok(None),
         1 => match all.get(0).as_string() {
             Some(v) if v.len() <= MAX_FIELD_CHARS => Ok(Some(v)),
-            Some(_) => Err(refuse(400, "MISP", format!("The field {name} is too long."))),
-            None => Err(refuse(400, "MISP", format!("The field {name} must be text, not a file."))),
+            Some(_) => Err(refuse(
+                400,
+                "MISP",
+                format!("The field {name} is too long."),
+            )),
+            None => Err(refuse(
+                400,
+                "MISP",
+                format!("The field {name} must be text, not a file."),
+            )),
         },
-        _ => Err(refuse(400, "MISP", format!("The field {name} was sent more than once."))),
+        _ => Err(refuse(
+            400,
+            "MISP",
+            format!("The field {name} was sent more than once."),
+        )),
     }
 }
 
@@ -187,7 +210,11 @@ fn recording(
 ) -> Result<web_sys::File, Refusal> {
     let all = form.get_all(field);
     if all.length() > 1 {
-        return Err(refuse(400, "MISP", format!("The file {field} was sent more than once.")));
+        return Err(refuse(
+            400,
+            "MISP",
+            format!("The file {field} was sent more than once."),
+        ));
     }
     let entry = all.get(0);
     if entry.is_undefined() || entry.is_null() {
@@ -202,7 +229,11 @@ fn recording(
         )
     })?;
     if file.size() <= 0.0 {
-        return Err(refuse(400, "MISP", format!("The recording {field} is empty. Record again.")));
+        return Err(refuse(
+            400,
+            "MISP",
+            format!("The recording {field} is empty. Record again."),
+        ));
     }
     if file.size() > max_bytes as f64 {
         return Err(refuse(
@@ -226,7 +257,11 @@ fn recording(
 }
 
 fn valid_lco_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `POST /voiceit_endpoint`.
@@ -237,7 +272,11 @@ pub async fn endpoint(
 ) -> Result<Handled, Refusal> {
     let keys = twofa::keys(config).map_err(|e| Refusal {
         detail: e.message(),
-        ..refuse(500, "BERR", "The service is misconfigured. Tell the site's operator.")
+        ..refuse(
+            500,
+            "BERR",
+            "The service is misconfigured. Tell the site's operator.",
+        )
     })?;
 
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
@@ -267,23 +306,27 @@ pub async fn endpoint(
     let mut session = twofa::current_session(req, &keys, now)
         .map_err(|e| invalid_token(e.log_detail().unwrap_or_default().to_string()))?;
 
-    let form: web_sys::FormData = match req.form_data().await {
-        Ok(f) => JsValue::from(f).unchecked_into(),
-        Err(e) => {
-            return Err(Refusal {
+    let form: web_sys::FormData =
+        match req.form_data().await {
+            Ok(f) => JsValue::from(f).unchecked_into(),
+            Err(e) => return Err(Refusal {
                 detail: e.to_string(),
-                ..refuse(400, "MISP", "The multipart body could not be read (truncated or malformed). Send it again.")
-            })
-        }
-    };
+                ..refuse(
+                    400,
+                    "MISP",
+                    "The multipart body could not be read (truncated or malformed). Send it again.",
+                )
+            }),
+        };
 
-    let secure_token = text_field(&form, "viSecureToken")?.ok_or_else(|| missing("viSecureToken"))?;
-    let claims = tokens::read_secure_token(&keys, &secure_token, &session, now).map_err(invalid_token)?;
+    let secure_token =
+        text_field(&form, "viSecureToken")?.ok_or_else(|| missing("viSecureToken"))?;
+    let claims =
+        tokens::read_secure_token(&keys, &secure_token, &session, now).map_err(invalid_token)?;
 
     let type_name = text_field(&form, "viRequestType")?.ok_or_else(|| missing("viRequestType"))?;
-    let request = RequestType::parse(&type_name).ok_or_else(|| {
-        refuse(400, "IRT", "This request type is not known to the service.")
-    })?;
+    let request = RequestType::parse(&type_name)
+        .ok_or_else(|| refuse(400, "IRT", "This request type is not known to the service."))?;
     let phase = Phase {
         mode: session.mode,
         modality: config.modality,
@@ -294,7 +337,11 @@ pub async fn endpoint(
         return Err(refuse(
             403,
             "IRT",
-            format!("{} is not allowed in this {} session.", request.name(), session.mode.as_str()),
+            format!(
+                "{} is not allowed in this {} session.",
+                request.name(),
+                session.mode.as_str()
+            ),
         ));
     }
 
@@ -316,7 +363,12 @@ pub async fn endpoint(
     let call = protocol::upstream_call(request, &settings)
         .ok_or_else(|| refuse(400, "IRT", "This request type is not forwarded."))?;
     let file = match call.file {
-        Some(m) => Some(recording(&form, m.browser_field, m.media, config.max_upload_bytes)?),
+        Some(m) => Some(recording(
+            &form,
+            m.browser_field,
+            m.media,
+            config.max_upload_bytes,
+        )?),
         None => None,
     };
     let lco_id = if call.needs_lco_id {
@@ -350,7 +402,13 @@ pub async fn endpoint(
         .get("responseCode")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| if success { "SUCC".into() } else { "FAIL".into() });
+        .unwrap_or_else(|| {
+            if success {
+                "SUCC".into()
+            } else {
+                "FAIL".into()
+            }
+        });
     let response = with_cookie(
         http::json(status, &answer.body)?,
         changed.then_some((&session, &keys)),

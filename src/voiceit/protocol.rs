@@ -224,8 +224,16 @@ pub fn upstream_call(request: RequestType, s: &CallSettings<'_>) -> Option<Upstr
             file: None,
             needs_lco_id: false,
         },
-        CreateEnrollment(m) => post(format!("/enrollments/{}", m.as_str()), spoken(m), file_for(m)),
-        Verification(m) => post(format!("/verification/{}", m.as_str()), spoken(m), file_for(m)),
+        CreateEnrollment(m) => post(
+            format!("/enrollments/{}", m.as_str()),
+            spoken(m),
+            file_for(m),
+        ),
+        Verification(m) => post(
+            format!("/verification/{}", m.as_str()),
+            spoken(m),
+            file_for(m),
+        ),
         InitialLiveness => UpstreamCall {
             host: Host::Liveness,
             method: UpstreamMethod::Get,
@@ -306,7 +314,13 @@ mod tests {
         for name in ALL_NAMES {
             assert_eq!(RequestType::parse(name).unwrap().name(), name);
         }
-        for old in ["faceLiveness", "videoLiveness", "deleteVoiceEnrollments", "", "IRT"] {
+        for old in [
+            "faceLiveness",
+            "videoLiveness",
+            "deleteVoiceEnrollments",
+            "",
+            "IRT",
+        ] {
             assert_eq!(RequestType::parse(old), None);
         }
     }
@@ -316,10 +330,17 @@ mod tests {
         let p = phase(Mode::Enroll, Modality::Video, true, true);
         assert_eq!(
             allowed_names(p),
-            ["deleteAllEnrollments", "enoughVideoEnrollments", "createVideoEnrollment"]
+            [
+                "deleteAllEnrollments",
+                "enoughVideoEnrollments",
+                "createVideoEnrollment"
+            ]
         );
         let p = phase(Mode::Enroll, Modality::Video, true, false);
-        assert_eq!(allowed_names(p), ["enoughVideoEnrollments", "createVideoEnrollment"]);
+        assert_eq!(
+            allowed_names(p),
+            ["enoughVideoEnrollments", "createVideoEnrollment"]
+        );
     }
 
     #[test]
@@ -327,21 +348,35 @@ mod tests {
         let p = phase(Mode::Verify, Modality::Video, true, false);
         assert_eq!(
             allowed_names(p),
-            ["enoughVideoEnrollments", "initialLiveness", "videoVerificationWithLiveness"]
+            [
+                "enoughVideoEnrollments",
+                "initialLiveness",
+                "videoVerificationWithLiveness"
+            ]
         );
         let p = phase(Mode::Verify, Modality::Face, true, false);
         assert_eq!(
             allowed_names(p),
-            ["enoughFaceEnrollments", "initialLiveness", "faceVerificationWithLiveness"]
+            [
+                "enoughFaceEnrollments",
+                "initialLiveness",
+                "faceVerificationWithLiveness"
+            ]
         );
     }
 
     #[test]
     fn verification_without_liveness_allows_only_the_plain_check() {
         let p = phase(Mode::Verify, Modality::Face, false, false);
-        assert_eq!(allowed_names(p), ["enoughFaceEnrollments", "faceVerification"]);
+        assert_eq!(
+            allowed_names(p),
+            ["enoughFaceEnrollments", "faceVerification"]
+        );
         let p = phase(Mode::Verify, Modality::Voice, true, false);
-        assert_eq!(allowed_names(p), ["enoughVoiceEnrollments", "voiceVerification"]);
+        assert_eq!(
+            allowed_names(p),
+            ["enoughVoiceEnrollments", "voiceVerification"]
+        );
     }
 
     #[test]
@@ -350,7 +385,10 @@ mod tests {
             for liveness in [true, false] {
                 let p = phase(Mode::Verify, modality, liveness, true);
                 for name in allowed_names(p) {
-                    assert!(!name.starts_with("create") && !name.starts_with("delete"), "{name}");
+                    assert!(
+                        !name.starts_with("create") && !name.starts_with("delete"),
+                        "{name}"
+                    );
                 }
             }
         }
@@ -376,7 +414,8 @@ mod tests {
 
     #[test]
     fn upstream_calls_use_voiceit_paths_fields_and_part_names() {
-        let call = upstream_call(RequestType::CreateEnrollment(Modality::Video), &settings()).unwrap();
+        let call =
+            upstream_call(RequestType::CreateEnrollment(Modality::Video), &settings()).unwrap();
         assert_eq!(call.path, "/enrollments/video");
         assert_eq!(call.file.unwrap().upstream_part, "video");
         assert_eq!(call.file.unwrap().browser_field, "viVideoData");
@@ -409,8 +448,13 @@ mod tests {
 
         let call = upstream_call(RequestType::DeleteAllEnrollments, &settings()).unwrap();
         assert_eq!(call.method, UpstreamMethod::Delete);
-        assert_eq!(call.path, "/enrollments/usr_0123456789abcdef0123456789abcdef/all");
-        assert!(upstream_call(RequestType::EnoughEnrollments(Modality::Face), &settings()).is_none());
+        assert_eq!(
+            call.path,
+            "/enrollments/usr_0123456789abcdef0123456789abcdef/all"
+        );
+        assert!(
+            upstream_call(RequestType::EnoughEnrollments(Modality::Face), &settings()).is_none()
+        );
     }
 
     #[test]
@@ -433,7 +477,11 @@ mod tests {
     }
 
     fn any_modality() -> impl Strategy<Value = Modality> {
-        prop_oneof![Just(Modality::Face), Just(Modality::Voice), Just(Modality::Video)]
+        prop_oneof![
+            Just(Modality::Face),
+            Just(Modality::Voice),
+            Just(Modality::Video)
+        ]
     }
 
     proptest! {
