@@ -5,6 +5,7 @@
 //! pages keep working on a deployment that has not set the 2FA secrets yet.
 
 use crate::error::AppError;
+use crate::limits::Limits;
 use url::Url;
 
 /// How the browser records, and which VoiceIt calls that means.
@@ -70,10 +71,12 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// How long the worker waits on VoiceIt or Auth0 before it gives up.
     pub upstream_timeout_ms: u32,
+    pub limits: Limits,
     redirect_secret: Option<Secret>,
     session_secret: Option<Secret>,
     voiceit_api_key: Option<Secret>,
     voiceit_api_token: Option<Secret>,
+    admin_secret: Option<Secret>,
 }
 
 pub const DEFAULT_PHRASE: &str = "never forget tomorrow is a new day";
@@ -160,10 +163,17 @@ impl Config {
                 100_000_000,
             )?,
             upstream_timeout_ms: parse_number(&get, "UPSTREAM_TIMEOUT_MS", 15_000, 100, 60_000)?,
+            limits: Limits {
+                free_failures: parse_number(&get, "ATTEMPT_FREE_FAILURES", 5, 1, 10)?,
+                delay_seconds: parse_number(&get, "ATTEMPT_DELAY_SECONDS", 30, 30, 86_400)?,
+                failure_cap: parse_number(&get, "ATTEMPT_FAILURE_CAP", 50, 1, 100)?,
+                uploads_per_session: parse_number(&get, "UPLOADS_PER_SESSION", 12, 1, 100)?,
+            },
             redirect_secret: get("REDIRECT_SECRET").map(Secret),
             session_secret: get("SESSION_SECRET").map(Secret),
             voiceit_api_key: get("VOICEIT_API_KEY").map(Secret),
             voiceit_api_token: get("VOICEIT_API_TOKEN").map(Secret),
+            admin_secret: get("ADMIN_SECRET").map(Secret),
         })
     }
 
@@ -199,6 +209,11 @@ impl Config {
                 .as_ref()
                 .ok_or_else(|| missing("VOICEIT_API_TOKEN"))?,
         ))
+    }
+
+    /// The operator's key for the attempt-reset route; the route is closed without it.
+    pub fn admin_secret(&self) -> Result<&Secret, AppError> {
+        strong_secret("ADMIN_SECRET", self.admin_secret.as_ref())
     }
 
     /// `iss` of Auth0 access tokens: the tenant URL with its trailing slash.
@@ -339,6 +354,7 @@ mod tests {
         assert_eq!(c.content_language, "en-US");
         assert_eq!(c.max_upload_bytes, 20_000_000);
         assert_eq!(c.phrase, DEFAULT_PHRASE);
+        assert_eq!(c.limits, Limits::default());
     }
 
     #[test]
@@ -363,6 +379,9 @@ mod tests {
             ("MAX_UPLOAD_BYTES", "twenty"),
             ("MAX_UPLOAD_BYTES", "0"),
             ("JWKS_CACHE_SECONDS", "-5"),
+            ("ATTEMPT_DELAY_SECONDS", "5"),
+            ("ATTEMPT_FREE_FAILURES", "11"),
+            ("ATTEMPT_FAILURE_CAP", "101"),
         ];
         for (var, value) in cases {
             let err = parse(&vars(&[(var, value)])).unwrap_err();

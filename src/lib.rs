@@ -4,12 +4,15 @@
 //! headers every response carries, and logs one line per request.
 
 pub mod access_token;
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod headline;
 pub mod http;
 pub mod jwks;
+pub mod ledger;
+pub mod limits;
 pub mod routes;
 pub mod tokens;
 pub mod twofa;
@@ -71,6 +74,7 @@ fn respond_error(route: Route, err: &AppError) -> worker::Result<Response> {
             code: "BERR",
             message: err.message(),
             detail: String::new(),
+            retry_after: None,
         }
         .response(),
         _ => http::error_json(err),
@@ -114,16 +118,18 @@ async fn handle(
         Route::PublicConfig => done(api::public_config(config), "ok"),
         Route::PrivateHeadline => done(api::private_headline(req, config, now).await, "ok"),
         Route::ApiPreflight => done(preflight(), "preflight"),
+        Route::ResetAttempts => done(admin::reset_attempts(req, env, config).await, "reset"),
         Route::StartTwoFactor => done(twofa::start(req, config, now), "session_started"),
-        Route::CompleteTwoFactor => match twofa::complete(req, config, &origin, now).await {
+        Route::CompleteTwoFactor => match twofa::complete(req, env, config, &origin, now).await {
             Ok((resp, outcome)) => (Ok(resp), format!("{outcome:?}").to_lowercase()),
             Err(err) => done(Err(err), ""),
         },
-        Route::VoiceItToken => match voiceit::endpoint::token(req, config, &origin, now).await {
+        Route::VoiceItToken => match voiceit::endpoint::token(req, env, config, &origin, now).await
+        {
             Ok(h) => (Ok(h.response), h.outcome),
             Err(err) => done(Err(err), ""),
         },
-        Route::VoiceItEndpoint => match voiceit::endpoint::endpoint(req, config, now).await {
+        Route::VoiceItEndpoint => match voiceit::endpoint::endpoint(req, env, config, now).await {
             Ok(h) => (Ok(h.response), h.outcome),
             Err(refusal) => {
                 if !refusal.detail.is_empty() {

@@ -14,6 +14,8 @@ pub enum Route {
     CompleteTwoFactor,
     VoiceItToken,
     VoiceItEndpoint,
+    /// The operator's reset of a user's attempt lock.
+    ResetAttempts,
     /// A CORS preflight for one of the `/api/*` routes.
     ApiPreflight,
     /// Anything else: a file of the demo app, if there is one.
@@ -29,6 +31,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, AppError> {
         "/2fa" => Some(("GET", Route::StartTwoFactor)),
         "/2fa/complete" => Some(("POST", Route::CompleteTwoFactor)),
         "/voiceit_token" => Some(("POST", Route::VoiceItToken)),
+        "/admin/attempts/reset" => Some(("POST", Route::ResetAttempts)),
         // The Web SDK posts to whatever path it was given; accept it with a trailing slash too.
         "/voiceit_endpoint" | "/voiceit_endpoint/" => Some(("POST", Route::VoiceItEndpoint)),
         _ => None,

@@ -313,6 +313,10 @@ pub struct ResultClaims {
     pub outcome: Outcome,
     pub voiceit_id: Option<String>,
     pub amr: Vec<String>,
+    /// Why a `failed` outcome failed, when the Action should tell the user something
+    /// specific (`locked`: the attempt cap is reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The token `POST /2fa/complete` hands to Auth0's `/continue`, read by the Action's
@@ -510,6 +514,7 @@ mod tests {
             outcome: Outcome::Verified,
             voiceit_id: Some(VOICEIT_ID.into()),
             amr: vec!["face".into(), "vbm".into()],
+            reason: None,
         }
     }
 

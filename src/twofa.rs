@@ -7,11 +7,13 @@
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http::{self, escape_html};
+use crate::ledger::{self, Op};
+use crate::limits::Verdict;
 use crate::tokens::{self, Keys, Mode, Outcome, ResultClaims, TwoFactorSession};
 use crate::voiceit::client;
 use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use worker::{Request, Response};
+use worker::{Env, Request, Response};
 
 pub const SESSION_COOKIE: &str = "vi2fa_session";
 /// Auth0's state is opaque but short; anything longer is not from Auth0.
@@ -158,6 +160,7 @@ async fn decide(config: &Config, session: &TwoFactorSession) -> Result<Outcome, 
 /// `POST /2fa/complete`: ends the session and hands the result to Auth0.
 pub async fn complete(
     req: &Request,
+    env: &Env,
     config: &Config,
     own_origin: &str,
     now: DateTime<Utc>,
@@ -166,6 +169,21 @@ pub async fn complete(
     same_origin(req, own_origin)?;
     let session = current_session(req, &keys, now)?;
     let outcome = decide(config, &session).await?;
+    // A verification that failed because the cap is reached says so, so the login is denied
+    // with that message rather than a plain "failed".
+    let reason = if outcome == Outcome::Failed && session.mode == Mode::Verify {
+        let answer = ledger::call(
+            env,
+            &session.sub,
+            &Op::Check {
+                limits: config.limits,
+            },
+        )
+        .await?;
+        (ledger::verdict(&answer) == Verdict::Locked).then(|| "locked".to_string())
+    } else {
+        None
+    };
 
     let amr = match outcome {
         Outcome::Failed => vec![],
@@ -185,6 +203,7 @@ pub async fn complete(
         outcome,
         voiceit_id: session.voiceit_id.clone(),
         amr,
+        reason,
     };
     let result = tokens::issue_result_token(&keys, &claims, now);
     let action = continue_url(config, &session.state);

@@ -10,12 +10,14 @@ use super::protocol::{self, CallSettings, Phase, RequestType};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::http;
+use crate::ledger::{self, Op};
+use crate::limits::Verdict;
 use crate::tokens::{self, Keys, Mode, TwoFactorSession};
 use crate::twofa;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::{web_sys, Request, Response};
+use worker::{web_sys, Env, Request, Response};
 
 /// Bytes of multipart framing and text fields allowed on top of the recording itself.
 const FORM_OVERHEAD_BYTES: u64 = 64 * 1024;
@@ -29,6 +31,8 @@ pub struct Refusal {
     pub message: String,
     /// For the log only.
     pub detail: String,
+    /// Seconds before another attempt may be made, when a limit says so.
+    pub retry_after: Option<u32>,
 }
 
 fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
@@ -37,6 +41,7 @@ fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusa
         code,
         message: message.into(),
         detail: String::new(),
+        retry_after: None,
     }
 }
 
@@ -55,6 +60,7 @@ impl From<BackendError> for Refusal {
             code: "BERR",
             message: e.message().into(),
             detail: e.detail,
+            retry_after: None,
         }
     }
 }
@@ -82,15 +88,22 @@ fn invalid_token(detail: String) -> Refusal {
 
 impl Refusal {
     pub fn response(&self) -> worker::Result<Response> {
-        http::json(
-            self.status,
-            &json!({
-                "responseCode": self.code,
-                "message": self.message,
-                // The worker-wide error shape, beside the SDK's.
-                "error": self.code.to_ascii_lowercase(),
-            }),
-        )
+        let mut body = json!({
+            "responseCode": self.code,
+            "message": self.message,
+            // The worker-wide error shape, beside the SDK's.
+            "error": self.code.to_ascii_lowercase(),
+        });
+        if let Some(seconds) = self.retry_after {
+            body["retryAfter"] = json!(seconds);
+        }
+        let mut response = http::json(self.status, &body)?;
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .set("retry-after", &seconds.to_string())?;
+        }
+        Ok(response)
     }
 }
 
@@ -118,6 +131,7 @@ fn with_cookie(
 /// user once for an enrollment that has none. The id never comes from the request.
 pub async fn token(
     req: &Request,
+    env: &Env,
     config: &Config,
     own_origin: &str,
     now: DateTime<Utc>,
@@ -130,9 +144,24 @@ pub async fn token(
     let voiceit_id = match (&session.voiceit_id, session.mode) {
         (Some(id), _) => id.clone(),
         (None, Mode::Enroll) => {
-            // Limitation: two simultaneous first calls of one session can each create a user
-            // (the session lives in a cookie, not in strongly consistent storage); only the
-            // cookie the browser keeps last is used afterwards.
+            // The ledger grants one creation per session, so even simultaneous first calls
+            // (each holding the same cookie) cannot create a second billable user.
+            let grant = ledger::call(
+                env,
+                &session.sub,
+                &Op::CreateUser {
+                    sid: session.sid.clone(),
+                },
+            )
+            .await?;
+            if grant["allowed"] != json!(true) {
+                return Err(AppError::BadRequest {
+                    code: "session_limit",
+                    message: "This sign-in already set up its biometric profile. Reload the \
+                              page; if it keeps failing, sign in again."
+                        .into(),
+                });
+            }
             let id = client::create_user(config)
                 .await
                 .map_err(|e| AppError::Upstream {
@@ -264,9 +293,43 @@ fn valid_lco_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+fn unreadable_body(e: worker::Error) -> Refusal {
+    Refusal {
+        detail: e.to_string(),
+        ..refuse(
+            400,
+            "MISP",
+            "The multipart body could not be read (truncated or malformed). Send it again.",
+        )
+    }
+}
+
+/// Turns a ledger verdict into the answer the page shows: when to try again, or why not.
+fn refuse_unless_allowed(verdict: Verdict) -> Result<(), Refusal> {
+    match verdict {
+        Verdict::Allowed => Ok(()),
+        Verdict::Wait { retry_after_seconds } => Err(Refusal {
+            status: 429,
+            code: "WAIT",
+            message: format!(
+                "Too many failed attempts in a row. Wait {retry_after_seconds} seconds, then try again."
+            ),
+            detail: String::new(),
+            retry_after: Some(retry_after_seconds),
+        }),
+        Verdict::Locked => Err(refuse(
+            403,
+            "LOCK",
+            "Biometric verification is locked after too many failed attempts. Ask the site's \
+             operator to reset it.",
+        )),
+    }
+}
+
 /// `POST /voiceit_endpoint`.
 pub async fn endpoint(
     req: &mut Request,
+    env: &Env,
     config: &Config,
     now: DateTime<Utc>,
 ) -> Result<Handled, Refusal> {
@@ -303,21 +366,13 @@ pub async fn endpoint(
         }
     }
 
+    // The body is read before any refusal, so a client never sees its upload cut off.
+    let form: web_sys::FormData = match req.form_data().await {
+        Ok(f) => JsValue::from(f).unchecked_into(),
+        Err(e) => return Err(unreadable_body(e)),
+    };
     let mut session = twofa::current_session(req, &keys, now)
         .map_err(|e| invalid_token(e.log_detail().unwrap_or_default().to_string()))?;
-
-    let form: web_sys::FormData =
-        match req.form_data().await {
-            Ok(f) => JsValue::from(f).unchecked_into(),
-            Err(e) => return Err(Refusal {
-                detail: e.to_string(),
-                ..refuse(
-                    400,
-                    "MISP",
-                    "The multipart body could not be read (truncated or malformed). Send it again.",
-                )
-            }),
-        };
 
     let secure_token =
         text_field(&form, "viSecureToken")?.ok_or_else(|| missing("viSecureToken"))?;
@@ -381,8 +436,53 @@ pub async fn endpoint(
         None
     };
 
+    let ledger_down = |e: AppError| {
+        Refusal {
+        detail: e.message(),
+        ..refuse(503, "BERR", "The attempt counter cannot be reached, so no check can run now. Try again in a minute.")
+    }
+    };
+    if request.is_verification() {
+        let answer = ledger::call(
+            env,
+            &session.sub,
+            &Op::Check {
+                limits: config.limits,
+            },
+        )
+        .await
+        .map_err(ledger_down)?;
+        refuse_unless_allowed(ledger::verdict(&answer))?;
+    }
+    if file.is_some() {
+        let op = Op::Upload {
+            limits: config.limits,
+            sid: session.sid.clone(),
+        };
+        let grant = ledger::call(env, &session.sub, &op)
+            .await
+            .map_err(ledger_down)?;
+        if grant["allowed"] != json!(true) {
+            return Err(refuse(
+                429,
+                "ACLR",
+                "This sign-in has sent as many recordings as it may. Sign in again to start over.",
+            ));
+        }
+    }
+
     let answer = client::forward(config, &call, file.as_ref(), lco_id.as_deref()).await?;
     let success = protocol::succeeded(request, &answer.body);
+    if request.is_verification() {
+        // Only an answer VoiceIt gave counts as an attempt; an outage (BERR) counts for nobody.
+        let op = Op::Verification {
+            limits: config.limits,
+            success,
+        };
+        ledger::call(env, &session.sub, &op)
+            .await
+            .map_err(ledger_down)?;
+    }
     let mut changed = false;
     if request.is_verification() && success && !session.verified {
         session.verified = true;

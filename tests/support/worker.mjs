@@ -49,6 +49,7 @@ export async function startWorker(bindings = {}) {
     // Miniflare 4.20260730.0 accepts no later date; earlier than 2021-11-03 breaks file parts.
     compatibilityDate: "2026-07-30",
     bindings: merged,
+    durableObjects: { ATTEMPTS: "AttemptLedger" },
     assets: {
       directory: path.join(root, "static"),
       binding: "ASSETS",

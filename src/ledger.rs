@@ -1,0 +1,224 @@
+//! The attempt ledger: a Durable Object per Auth0 user holding the `limits` records, because
+//! limits need strongly consistent storage (KV and the rate-limiting binding are not).
+//!
+//! The worker talks to it with small JSON requests; if it cannot be reached, the caller fails
+//! closed.
+
+use crate::error::AppError;
+use crate::limits::{self, Limits, SessionRecord, UserRecord, Verdict};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use worker::{
+    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, State,
+};
+
+pub const BINDING: &str = "ATTEMPTS";
+const USER_KEY: &str = "user";
+const SESSIONS_KEY: &str = "sessions";
+/// Session records older than this are dropped: a 2FA session lives ten minutes.
+const SESSION_RECORD_MS: u64 = 60 * 60 * 1000;
+const MAX_SESSION_RECORDS: usize = 16;
+
+/// One message to the ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// May a verification be attempted now?
+    Check { limits: Limits },
+    /// VoiceIt's verdict on an attempt; answers the verdict that now holds.
+    Verification { limits: Limits, success: bool },
+    /// Take one upload from the session's allowance.
+    Upload { limits: Limits, sid: String },
+    /// Take the session's one VoiceIt user creation.
+    CreateUser { sid: String },
+    /// Operator reset: forget every failure.
+    Reset,
+    /// The user's record, for operators.
+    Status,
+}
+
+/// A stable, non-reversible name for a user: the ledger never stores the Auth0 id itself.
+pub fn user_key(sub: &str) -> String {
+    let digest = Sha256::digest(format!("auth0-voiceit-worker/user/{sub}").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends `op` to the ledger of `sub`.
+pub async fn call(env: &Env, sub: &str, op: &Op) -> Result<Value, AppError> {
+    let unavailable = |why: String| AppError::Upstream {
+        code: "limits_unavailable",
+        message: format!(
+            "The attempt counter cannot be reached, so no check can run now. Try again in a \
+             minute. ({why})"
+        ),
+    };
+    let namespace = env
+        .durable_object(BINDING)
+        .map_err(|e| unavailable(e.to_string()))?;
+    let stub = namespace
+        .id_from_name(&user_key(sub))
+        .and_then(|id| id.get_stub())
+        .map_err(|e| unavailable(e.to_string()))?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(serde_json::to_string(op).unwrap_or_default().into()));
+    let request = Request::new_with_init("https://ledger/op", &init)?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    if response.status_code() != 200 {
+        return Err(unavailable(format!("status {}", response.status_code())));
+    }
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+/// The verdict in a ledger answer.
+pub fn verdict(answer: &Value) -> Verdict {
+    serde_json::from_value(answer.clone()).unwrap_or(Verdict::Locked)
+}
+
+#[durable_object]
+pub struct AttemptLedger {
+    state: State,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Sessions(Vec<(String, u64, SessionRecord)>);
+
+impl AttemptLedger {
+    async fn user(&self) -> worker::Result<UserRecord> {
+        Ok(self
+            .state
+            .storage()
+            .get(USER_KEY)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn sessions(&self, now: u64) -> worker::Result<Sessions> {
+        let mut s: Sessions = self
+            .state
+            .storage()
+            .get(SESSIONS_KEY)
+            .await?
+            .unwrap_or_default();
+        s.0.retain(|(_, at, _)| now.saturating_sub(*at) < SESSION_RECORD_MS);
+        Ok(s)
+    }
+
+    /// Applies `change` to the session's record and stores it; answers what `change` said.
+    async fn with_session(
+        &self,
+        sid: &str,
+        now: u64,
+        change: impl FnOnce(&mut SessionRecord) -> bool,
+    ) -> worker::Result<bool> {
+        let mut sessions = self.sessions(now).await?;
+        if !sessions.0.iter().any(|(id, _, _)| id == sid) {
+            sessions
+                .0
+                .push((sid.to_string(), now, SessionRecord::default()));
+            let excess = sessions.0.len().saturating_sub(MAX_SESSION_RECORDS);
+            sessions.0.drain(..excess);
+        }
+        let record = sessions
+            .0
+            .iter_mut()
+            .find(|(id, _, _)| id == sid)
+            .map(|(_, _, r)| r)
+            .ok_or_else(|| worker::Error::RustError("session record vanished".into()))?;
+        let allowed = change(record);
+        self.state.storage().put(SESSIONS_KEY, &sessions).await?;
+        Ok(allowed)
+    }
+}
+
+impl DurableObject for AttemptLedger {
+    fn new(state: State, _env: Env) -> Self {
+        AttemptLedger { state }
+    }
+
+    // A Durable Object runs one request at a time per user, so each read-change-write here
+    // is atomic: two parallel attempts cannot both slip under a limit.
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let op: Op = match req.json().await {
+            Ok(op) => op,
+            Err(_) => return Response::error("bad ledger op", 400),
+        };
+        let now = worker::Date::now().as_millis();
+        let answer = match op {
+            Op::Check { limits } => json!(limits::check(&self.user().await?, &limits, now)),
+            Op::Verification { limits, success } => {
+                let mut record = self.user().await?;
+                if success {
+                    limits::record_success(&mut record);
+                } else {
+                    limits::record_failure(&mut record, now);
+                }
+                self.state.storage().put(USER_KEY, &record).await?;
+                json!(limits::check(&record, &limits, now))
+            }
+            Op::Upload { limits, sid } => {
+                let allowed = self
+                    .with_session(&sid, now, |s| limits::take_upload(s, &limits))
+                    .await?;
+                json!({ "allowed": allowed })
+            }
+            Op::CreateUser { sid } => {
+                let allowed = self
+                    .with_session(&sid, now, limits::take_user_creation)
+                    .await?;
+                json!({ "allowed": allowed })
+            }
+            Op::Reset => {
+                self.state
+                    .storage()
+                    .put(USER_KEY, UserRecord::default())
+                    .await?;
+                json!({ "reset": true })
+            }
+            Op::Status => json!(self.user().await?),
+        };
+        Response::from_json(&answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_keys_are_stable_and_do_not_reveal_the_id() {
+        let k = user_key("auth0|alice");
+        assert_eq!(k, user_key("auth0|alice"));
+        assert_ne!(k, user_key("auth0|bob"));
+        assert_eq!(k.len(), 32);
+        assert!(!k.contains("alice"));
+    }
+
+    #[test]
+    fn ops_travel_as_tagged_json() {
+        let op = Op::Upload {
+            limits: Limits::default(),
+            sid: "s1".into(),
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert!(text.contains("\"op\":\"upload\""));
+        let back: Op = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back, Op::Upload { sid, .. } if sid == "s1"));
+    }
+
+    #[test]
+    fn an_unreadable_verdict_reads_as_locked() {
+        assert_eq!(verdict(&json!({"verdict": "allowed"})), Verdict::Allowed);
+        assert_eq!(verdict(&json!({"nonsense": 1})), Verdict::Locked);
+    }
+}
