@@ -46,6 +46,9 @@ const DENY_MESSAGES = Object.freeze({
     "Biometric verification could not be checked: the result was missing, expired or not " +
     "issued for this sign-in. Please sign in again.",
   failed: "Biometric verification failed. Please sign in again to retry.",
+  locked:
+    "Biometric verification is locked after too many failed attempts. Please contact the " +
+    "site administrator to unlock it.",
   profileMismatch:
     "Biometric verification failed: the check did not match this account's biometric " +
     "profile. Please sign in again.",
@@ -277,6 +280,11 @@ function decideOutcome(result, profile) {
       return { enrolledId: result.voiceit_id };
 
     default:
+      // The worker says why when the attempt cap is reached, so the user learns that retrying
+      // will not help.
+      if (result.outcome === "failed" && result.reason === "locked") {
+        return { deny: DENY_MESSAGES.locked };
+      }
       return { deny: DENY_MESSAGES.failed };
   }
 }
