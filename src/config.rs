@@ -72,6 +72,11 @@ pub struct Config {
     /// How long the worker waits on VoiceIt or Auth0 before it gives up.
     pub upstream_timeout_ms: u32,
     pub limits: Limits,
+    /// Origins other than the worker's own that may call `/api/*` from a browser.
+    pub app_origins: Vec<String>,
+    /// A line the app shows in its banner (the local sandbox says so there), and a link.
+    pub app_notice: Option<String>,
+    pub app_notice_url: Option<String>,
     redirect_secret: Option<Secret>,
     session_secret: Option<Secret>,
     voiceit_api_key: Option<Secret>,
@@ -169,6 +174,15 @@ impl Config {
                 failure_cap: parse_number(&get, "ATTEMPT_FAILURE_CAP", 50, 1, 100)?,
                 uploads_per_session: parse_number(&get, "UPLOADS_PER_SESSION", 12, 1, 100)?,
             },
+            app_origins: parse_origins(get("APP_ORIGINS"))?,
+            app_notice: get("APP_NOTICE"),
+            app_notice_url: match get("APP_NOTICE_URL") {
+                Some(u) if Url::parse(&u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) => {
+                    Some(u)
+                }
+                Some(_) => return Err(malformed("APP_NOTICE_URL", "must be an http(s) URL")),
+                None => None,
+            },
             redirect_secret: get("REDIRECT_SECRET").map(Secret),
             session_secret: get("SESSION_SECRET").map(Secret),
             voiceit_api_key: get("VOICEIT_API_KEY").map(Secret),
@@ -236,6 +250,8 @@ impl Config {
             "AUTH0_AUDIENCE": self.auth0_audience,
             "AUTH0_BASE_URL": self.auth0_base_url.as_str().trim_end_matches('/'),
             "AUTH0_CLAIM_NAMESPACE": self.claim_namespace,
+            "APP_NOTICE": self.app_notice,
+            "APP_NOTICE_URL": self.app_notice_url,
         })
     }
 }
@@ -283,6 +299,33 @@ fn parse_base_url(var: &'static str, value: &str) -> Result<Url, AppError> {
         ));
     }
     Ok(url)
+}
+
+fn parse_origins(value: Option<String>) -> Result<Vec<String>, AppError> {
+    let Some(value) = value else {
+        return Ok(vec![]);
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let url = Url::parse(o).map_err(|_| {
+                malformed(
+                    "APP_ORIGINS",
+                    "must list origins such as https://app.example, separated by commas",
+                )
+            })?;
+            let origin = url.origin().ascii_serialization();
+            if origin != o.trim_end_matches('/') {
+                return Err(malformed(
+                    "APP_ORIGINS",
+                    "must list bare origins (scheme, host, port), no paths",
+                ));
+            }
+            Ok(origin)
+        })
+        .collect()
 }
 
 fn parse_number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
@@ -355,6 +398,7 @@ mod tests {
         assert_eq!(c.max_upload_bytes, 20_000_000);
         assert_eq!(c.phrase, DEFAULT_PHRASE);
         assert_eq!(c.limits, Limits::default());
+        assert!(c.app_origins.is_empty());
     }
 
     #[test]
@@ -382,6 +426,8 @@ mod tests {
             ("ATTEMPT_DELAY_SECONDS", "5"),
             ("ATTEMPT_FREE_FAILURES", "11"),
             ("ATTEMPT_FAILURE_CAP", "101"),
+            ("APP_ORIGINS", "https://app.example/path"),
+            ("APP_ORIGINS", "not an origin"),
         ];
         for (var, value) in cases {
             let err = parse(&vars(&[(var, value)])).unwrap_err();

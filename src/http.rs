@@ -64,7 +64,7 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<link rel=\"stylesheet\" href=\"/app.css\">\n</head>\n\
+         <title>{}</title>\n<link rel=\"icon\" href=\"/favicon.svg\">\n<link rel=\"stylesheet\" href=\"/app.css\">\n</head>\n\
          <body>\n<main class=\"panel\">\n{body}\n</main>\n</body>\n</html>\n",
         escape_html(title)
     )

@@ -7,6 +7,7 @@ pub mod access_token;
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod headline;
 pub mod http;
@@ -30,6 +31,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let method = req.method().to_string();
     let path = req.path();
     let route = routes::route(&method, &path);
+    let origin = req.headers().get("origin").ok().flatten();
     let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
 
     let (response, outcome) = match (&route, &config) {
@@ -53,6 +55,16 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Ok(Route::StartTwoFactor | Route::CompleteTwoFactor | Route::Asset)
     );
     add_common_headers(&mut response, config.as_ref().ok(), is_page)?;
+    if matches!(
+        route,
+        Ok(Route::PublicHeadline | Route::PrivateHeadline | Route::ApiPreflight)
+    ) {
+        let allowed = config
+            .as_ref()
+            .map(|c| c.app_origins.as_slice())
+            .unwrap_or(&[]);
+        cors::decorate(&mut response, origin.as_deref(), allowed)?;
+    }
 
     log_request(
         &method,
@@ -117,7 +129,13 @@ async fn handle(
     match route {
         Route::PublicConfig => done(api::public_config(config), "ok"),
         Route::PrivateHeadline => done(api::private_headline(req, config, now).await, "ok"),
-        Route::ApiPreflight => done(preflight(), "preflight"),
+        Route::ApiPreflight => {
+            let origin = req.headers().get("origin").ok().flatten();
+            done(
+                cors::preflight(origin.as_deref(), &config.app_origins),
+                "preflight",
+            )
+        }
         Route::ResetAttempts => done(admin::reset_attempts(req, env, config).await, "reset"),
         Route::StartTwoFactor => done(twofa::start(req, config, now), "session_started"),
         Route::CompleteTwoFactor => match twofa::complete(req, env, config, &origin, now).await {
@@ -129,27 +147,22 @@ async fn handle(
             Ok(h) => (Ok(h.response), h.outcome),
             Err(err) => done(Err(err), ""),
         },
-        Route::VoiceItEndpoint => match voiceit::endpoint::endpoint(req, env, config, now).await {
-            Ok(h) => (Ok(h.response), h.outcome),
-            Err(refusal) => {
-                if !refusal.detail.is_empty() {
-                    worker::console_warn!(
-                        "{}",
-                        serde_json::json!({"event": "voiceit_refusal", "code": refusal.code, "detail": refusal.detail})
-                    );
+        Route::VoiceItEndpoint => {
+            match voiceit::endpoint::endpoint(req, env, config, &origin, now).await {
+                Ok(h) => (Ok(h.response), h.outcome),
+                Err(refusal) => {
+                    if !refusal.detail.is_empty() {
+                        worker::console_warn!(
+                            "{}",
+                            serde_json::json!({"event": "voiceit_refusal", "code": refusal.code, "detail": refusal.detail})
+                        );
+                    }
+                    (refusal.response(), refusal.code.to_string())
                 }
-                (refusal.response(), refusal.code.to_string())
             }
-        },
+        }
         Route::Asset | Route::PublicHeadline => unreachable!("answered above"),
     }
-}
-
-/// Same-origin only for now: the preflight answers without granting any other origin.
-fn preflight() -> Result<Response, AppError> {
-    let mut response = Response::empty()?.with_status(204);
-    response.headers_mut().set("allow", "GET, HEAD, OPTIONS")?;
-    Ok(response)
 }
 
 /// A file of the demo app through the assets binding; a miss is the worker's JSON 404.

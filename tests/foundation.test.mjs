@@ -118,3 +118,15 @@ test("the app page carries a CSP without inline script", async () => {
   assert.doesNotMatch(csp, /unsafe-inline/);
   assert.match(csp, /frame-ancestors 'none'/);
 });
+
+test("APP_NOTICE reaches the app through config.json", async () => {
+  const { startWorker: start } = await import("./support/worker.mjs");
+  const w = await start({ APP_NOTICE: "Local sandbox", APP_NOTICE_URL: "http://127.0.0.1:9999/" });
+  try {
+    const body = await jsonBody(await w.fetch("/config.json"));
+    assert.equal(body.APP_NOTICE, "Local sandbox");
+    assert.equal(body.APP_NOTICE_URL, "http://127.0.0.1:9999/");
+  } finally {
+    await w.close();
+  }
+});

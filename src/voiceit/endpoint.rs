@@ -331,8 +331,11 @@ pub async fn endpoint(
     req: &mut Request,
     env: &Env,
     config: &Config,
+    own_origin: &str,
     now: DateTime<Utc>,
 ) -> Result<Handled, Refusal> {
+    // Same-origin only: another site's page must not drive this user's session.
+    twofa::same_origin(req, own_origin).map_err(|e| refuse(403, "INVT", e.message()))?;
     let keys = twofa::keys(config).map_err(|e| Refusal {
         detail: e.message(),
         ..refuse(
