@@ -25,9 +25,9 @@ export const WORKER_ORIGIN = "http://localhost:8787";
 
 /**
  * Starts the worker. `bindings` are merged over TEST_VARS and TEST_SECRETS; a value of
- * `undefined` removes a binding.
+ * `undefined` removes a binding. With `port`, it also listens on 127.0.0.1 for a browser.
  */
-export async function startWorker(bindings = {}) {
+export async function startWorker(bindings = {}, { port } = {}) {
   const merged = { ...TEST_VARS, ...TEST_SECRETS, ...bindings };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const logs = [];
@@ -49,6 +49,7 @@ export async function startWorker(bindings = {}) {
     // Miniflare 4.20260730.0 accepts no later date; earlier than 2021-11-03 breaks file parts.
     compatibilityDate: "2026-07-30",
     bindings: merged,
+    ...(port === undefined ? {} : { host: "127.0.0.1", port }),
     durableObjects: { ATTEMPTS: "AttemptLedger" },
     assets: {
       directory: path.join(root, "static"),
@@ -57,8 +58,9 @@ export async function startWorker(bindings = {}) {
       assetConfig: { html_handling: "auto-trailing-slash", not_found_handling: "none" },
     },
   });
-  await mf.ready;
+  const url = await mf.ready;
   return {
+    url,
     mf,
     logs,
     /** Sends a request to the worker; `target` is a path or a full URL. */
