@@ -535,6 +535,54 @@ mod tests {
         assert_eq!(json["outcome"], "verified");
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_never_opens_as_any_token(text in ".{0,300}") {
+                let s = session();
+                prop_assert!(TwoFactorSession::open(&keys(), &text, now()).is_err());
+                prop_assert!(read_secure_token(&keys(), &text, &s, now()).is_err());
+                prop_assert!(read_session_token(&keys(), &text, TENANT, now()).is_err());
+                prop_assert!(read_result_token(&keys(), &text, now()).is_err());
+            }
+
+            #[test]
+            fn changing_any_character_of_a_sealed_session_breaks_it(
+                index in 0usize..400, replacement in proptest::char::range('-', 'z'),
+            ) {
+                let (cookie, _) = session().seal(&keys(), now());
+                let index = index % cookie.len();
+                let original = cookie.as_bytes()[index] as char;
+                prop_assume!(original != replacement);
+                let mut edited: Vec<char> = cookie.chars().collect();
+                edited[index] = replacement;
+                let edited: String = edited.into_iter().collect();
+                // Base64url has slack bits in its last character; an edit that decodes to the
+                // same bytes is the same token, so only edits that change bytes must fail.
+                if let Ok(opened) = TwoFactorSession::open(&keys(), &edited, now()) {
+                    prop_assert_eq!(opened, TwoFactorSession::open(&keys(), &cookie, now()).unwrap());
+                }
+            }
+
+            #[test]
+            fn a_secure_token_never_serves_a_session_that_differs_in_sid_user_or_state(
+                sid in "[a-f0-9]{1,32}", sub in "[a-z|0-9]{1,20}", state in ".{1,40}",
+            ) {
+                let s = session();
+                let token = issue_secure_token(&keys(), &s, VOICEIT_ID, now());
+                let mut other = s.clone();
+                other.sid = sid;
+                other.sub = sub;
+                other.state = state;
+                prop_assume!(other.sid != s.sid || other.sub != s.sub || other.state != s.state);
+                prop_assert!(read_secure_token(&keys(), &token, &other, now()).is_err());
+            }
+        }
+    }
+
     #[test]
     fn voiceit_ids_have_voiceit_shape() {
         assert!(is_voiceit_user_id(VOICEIT_ID));
