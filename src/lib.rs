@@ -43,6 +43,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         (Ok(r), config) => handle(*r, &mut req, &env, config.as_ref().ok()).await,
     };
 
+    drain_unread_body(&mut req).await;
+
     // The last line of defence: if even an error response could not be built, answer a
     // fixed JSON body rather than the runtime's bare 500.
     let mut response = match response {
@@ -182,6 +184,25 @@ async fn serve_asset(req: &Request, env: &Env) -> worker::Result<Response> {
     // Fetched headers are immutable; a copy can take the security headers.
     let headers: Headers = response.headers().clone();
     Ok(response.with_headers(headers))
+}
+
+/// Reads and drops a request body no handler read (a refusal before parsing), so the client
+/// is never cut off mid-upload. Bounded in bytes and time; chunks are dropped as they come.
+async fn drain_unread_body(req: &mut Request) {
+    use futures_util::StreamExt;
+    const MAX_DRAIN_BYTES: usize = 128 * 1024 * 1024;
+    if req.inner().body_used() || req.inner().body().is_none() {
+        return;
+    }
+    let Ok(mut stream) = req.stream() else { return };
+    let started = Date::now().as_millis();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > MAX_DRAIN_BYTES || Date::now().as_millis() - started > 5_000 {
+            break;
+        }
+    }
 }
 
 fn add_common_headers(
