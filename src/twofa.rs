@@ -83,16 +83,25 @@ pub fn current_session(
 
 /// Refuses a state-changing request sent from another site. SameSite=Lax already keeps the
 /// cookie off cross-site POSTs; this says so plainly instead of failing later.
+///
+/// `Sec-Fetch-Site` is read first: browsers send it whatever the referrer policy. `Origin`
+/// is compared when it names an origin; under `Referrer-Policy: no-referrer` a same-origin
+/// form POST carries `Origin: null`, which alone proves nothing either way.
 pub fn same_origin(req: &Request, own_origin: &str) -> Result<(), AppError> {
-    match req.headers().get("origin").ok().flatten() {
-        Some(origin) if origin != own_origin => Err(AppError::BadRequest {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let from_site = header("sec-fetch-site");
+    let origin = header("origin");
+    let cross_site = matches!(from_site.as_deref(), Some(site) if site != "same-origin" && site != "none")
+        || matches!(origin.as_deref(), Some(o) if o != "null" && o != own_origin);
+    if cross_site {
+        return Err(AppError::BadRequest {
             code: "cross_origin",
             message: "This request came from another site and was refused. Open the page from \
                       the application instead."
                 .into(),
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 /// `GET /2fa?state=…&session_token=…`: validates the Action's token and starts the session.

@@ -66,3 +66,14 @@ test("the Web SDK endpoint refuses a post from another site", async () => {
   assert.equal(res.status, 403);
   assert.equal(body.responseCode, "INVT");
 });
+
+test("a same-origin form POST with Origin: null (no-referrer) is accepted; a cross-site fetch is not", async () => {
+  const { startSession, complete } = await import("./support/flow.mjs");
+  const { cookie } = await startSession(worker);
+  const ok = await complete(worker, cookie, { origin: "null", "sec-fetch-site": "same-origin" });
+  assert.equal(ok.res.status, 200);
+  const again = await startSession(worker);
+  const refused = await complete(worker, again.cookie, { "sec-fetch-site": "cross-site" });
+  assert.equal(refused.res.status, 400);
+  assert.match(refused.html, /cross_origin/);
+});
