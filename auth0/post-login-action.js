@@ -20,6 +20,7 @@ const MAX_RESULT_TOKEN_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 60;
 const RESULT_TOKEN_USE = "2fa_result";
 const MAX_VOICEIT_ID_LENGTH = 128;
+const REDEEM_TIMEOUT_MS = 5000;
 
 // Grants that run without a browser, so Auth0 cannot redirect them: they pass only with a
 // remembered check. A protocol missing here that cannot redirect still fails closed, because
@@ -118,6 +119,13 @@ exports.onContinuePostLogin = async (event, api) => {
     return;
   }
 
+  // Each result works once: the worker remembers its jti until it expires. If the worker
+  // cannot say, the login does not pass.
+  if (!(await redeem(settings, continueToken(event.request)))) {
+    api.access.deny(DENY_MESSAGES.unchecked);
+    return;
+  }
+
   const profile = readProfile(event.user);
   if (!profile) {
     api.access.deny(DENY_MESSAGES.profileUnreadable);
@@ -137,6 +145,31 @@ exports.onContinuePostLogin = async (event, api) => {
   setNameClaims(event.user, api, settings);
 };
 
+/** The result token as it arrived at /continue (validateToken has already checked it). */
+function continueToken(request) {
+  const body = (request && request.body) || {};
+  const query = (request && request.query) || {};
+  return typeof body.session_token === "string" ? body.session_token : query.session_token;
+}
+
+/** Spends the result token at the worker; true only for its first use. */
+async function redeem(settings, token) {
+  if (typeof token !== "string" || token === "") return false;
+  try {
+    const response = await fetch(settings.redeemUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+      signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
+    });
+    if (response.status !== 200) return false;
+    const answer = await response.json();
+    return answer && answer.redeemed === true;
+  } catch {
+    return false;
+  }
+}
+
 /** The Action's settings from its secrets, or null when they cannot be used safely. */
 function readSettings(secrets) {
   const values = secrets || {};
@@ -155,6 +188,7 @@ function readSettings(secrets) {
   return {
     secret,
     checkUrl: `${worker.base}/2fa`,
+    redeemUrl: `${worker.base}/2fa/redeem`,
     workerOrigin: worker.origin,
     rememberSeconds,
     claimNamespace,

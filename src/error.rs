@@ -24,6 +24,8 @@ pub enum AppError {
     NoSession { reason: String },
     /// The request is malformed in a way the caller can fix.
     BadRequest { code: &'static str, message: String },
+    /// The request conflicts with what already happened (a token already spent).
+    Conflict { code: &'static str, message: String },
     /// An upstream service failed; the 2FA cannot go on.
     Upstream { code: &'static str, message: String },
     /// A body larger than allowed.
@@ -43,6 +45,7 @@ impl AppError {
             }
             AppError::AuthUnavailable => 503,
             AppError::BadRequest { .. } => 400,
+            AppError::Conflict { .. } => 409,
             AppError::Upstream { .. } => 502,
             AppError::TooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
@@ -59,7 +62,9 @@ impl AppError {
             AppError::InvalidToken { .. } => "invalid_token",
             AppError::AuthUnavailable => "auth_unavailable",
             AppError::NoSession { .. } => "no_session",
-            AppError::BadRequest { code, .. } | AppError::Upstream { code, .. } => code,
+            AppError::BadRequest { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Upstream { code, .. } => code,
             AppError::TooLarge { .. } => "payload_too_large",
             AppError::Internal { .. } => "internal_error",
         }
@@ -98,9 +103,9 @@ impl AppError {
                  Go back to the application and sign in again."
                     .into()
             }
-            AppError::BadRequest { message, .. } | AppError::Upstream { message, .. } => {
-                message.clone()
-            }
+            AppError::BadRequest { message, .. }
+            | AppError::Conflict { message, .. }
+            | AppError::Upstream { message, .. } => message.clone(),
             AppError::TooLarge { limit } => format!(
                 "The upload is larger than the {} MB this service accepts. Record a shorter clip.",
                 limit / 1_000_000
@@ -171,6 +176,10 @@ mod tests {
                 message: "Try later.".into(),
             },
             AppError::TooLarge { limit: 20_000_000 },
+            AppError::Conflict {
+                code: "result_replayed",
+                message: "Sign in again.".into(),
+            },
             AppError::Internal {
                 detail: "boom".into(),
             },

@@ -16,6 +16,9 @@ use worker::{
 pub const BINDING: &str = "ATTEMPTS";
 const USER_KEY: &str = "user";
 const SESSIONS_KEY: &str = "sessions";
+const REDEEMED_KEY: &str = "redeemed";
+/// A user redeems a few results an hour at most; more than this many unexpired is abuse.
+const MAX_REDEEMED: usize = 256;
 /// Session records older than this are dropped: a 2FA session lives ten minutes.
 const SESSION_RECORD_MS: u64 = 60 * 60 * 1000;
 const MAX_SESSION_RECORDS: usize = 16;
@@ -32,6 +35,9 @@ pub enum Op {
     Upload { limits: Limits, sid: String },
     /// Take the session's one VoiceIt user creation.
     CreateUser { sid: String },
+    /// Spend a result token: true the first time its `jti` is seen, false ever after (until
+    /// it has expired, when it is refused anyway).
+    Redeem { jti: String, expires_ms: u64 },
     /// Operator reset: forget every failure.
     Reset,
     /// The user's record, for operators.
@@ -177,6 +183,21 @@ impl DurableObject for AttemptLedger {
                     .with_session(&sid, now, limits::take_user_creation)
                     .await?;
                 json!({ "allowed": allowed })
+            }
+            Op::Redeem { jti, expires_ms } => {
+                let mut spent: Vec<(String, u64)> = self
+                    .state
+                    .storage()
+                    .get(REDEEMED_KEY)
+                    .await?
+                    .unwrap_or_default();
+                spent.retain(|(_, exp)| *exp > now);
+                let fresh = !spent.iter().any(|(j, _)| *j == jti) && spent.len() < MAX_REDEEMED;
+                if fresh {
+                    spent.push((jti, expires_ms));
+                    self.state.storage().put(REDEEMED_KEY, &spent).await?;
+                }
+                json!({ "fresh": fresh })
             }
             Op::Reset => {
                 self.state

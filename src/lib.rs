@@ -144,6 +144,10 @@ async fn handle(
             Ok((resp, outcome)) => (Ok(resp), format!("{outcome:?}").to_lowercase()),
             Err(err) => done(Err(err), ""),
         },
+        Route::RedeemResult => done(
+            twofa::redeem(req, env, config, &origin, now).await,
+            "redeemed",
+        ),
         Route::VoiceItToken => match voiceit::endpoint::token(req, env, config, &origin, now).await
         {
             Ok(h) => (Ok(h.response), h.outcome),

@@ -12,6 +12,8 @@ pub enum Route {
     PublicConfig,
     StartTwoFactor,
     CompleteTwoFactor,
+    /// The Action spends a result token here, so each one works once.
+    RedeemResult,
     VoiceItToken,
     VoiceItEndpoint,
     /// The operator's reset of a user's attempt lock.
@@ -30,6 +32,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, AppError> {
         "/config.json" => Some(("GET", Route::PublicConfig)),
         "/2fa" => Some(("GET", Route::StartTwoFactor)),
         "/2fa/complete" => Some(("POST", Route::CompleteTwoFactor)),
+        "/2fa/redeem" => Some(("POST", Route::RedeemResult)),
         "/voiceit_token" => Some(("POST", Route::VoiceItToken)),
         "/admin/attempts/reset" => Some(("POST", Route::ResetAttempts)),
         // The Web SDK posts to whatever path it was given; accept it with a trailing slash too.

@@ -239,6 +239,49 @@ pub async fn complete(
     Ok((response, outcome))
 }
 
+#[derive(serde::Deserialize)]
+struct RedeemRequest {
+    token: String,
+}
+
+/// `POST /2fa/redeem` (from the Action, server to server): spends a result token. The first
+/// call for a token answers `{"redeemed": true}`; any later one is `409 result_replayed`.
+pub async fn redeem(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    own_origin: &str,
+    now: DateTime<Utc>,
+) -> Result<Response, AppError> {
+    let keys = keys(config)?;
+    let body: RedeemRequest = req.json().await.map_err(|_| AppError::BadRequest {
+        code: "bad_request",
+        message: "Send JSON {\"token\": \"<result token>\"}.".into(),
+    })?;
+    let claims = tokens::read_result_token(&keys, &body.token, now)
+        .map_err(|reason| AppError::InvalidToken { reason })?;
+    if claims.custom.iss != own_origin {
+        return Err(AppError::InvalidToken {
+            reason: "result token of another worker".into(),
+        });
+    }
+    let expires_ms = claims
+        .expiration
+        .map_or(0, |e| e.timestamp_millis().max(0) as u64);
+    let op = Op::Redeem {
+        jti: claims.custom.jti.clone(),
+        expires_ms,
+    };
+    let answer = ledger::call(env, &claims.custom.sub, &op).await?;
+    if answer["fresh"] != serde_json::json!(true) {
+        return Err(AppError::Conflict {
+            code: "result_replayed",
+            message: "This biometric result was already used. Sign in again.".into(),
+        });
+    }
+    Ok(http::json(200, &serde_json::json!({ "redeemed": true }))?)
+}
+
 /// `{AUTH0_BASE_URL}/continue?state=…`, from configuration only.
 pub fn continue_url(config: &Config, state: &str) -> String {
     format!(

@@ -8,14 +8,16 @@ import {
   base64urlJson,
   createTransaction,
   decodeJwt,
+  fakeRedeemer,
   loadAction,
   signHs256,
   verifyHs256,
 } from "./support/redirect-api.mjs";
 
-const action = loadAction();
-
 const SECRET = "test-redirect-secret-7f3a9c1e5b2d4f6a8c0e";
+// The Action spends each result at the worker's /2fa/redeem; this answers as the worker does.
+const redeemer = fakeRedeemer(SECRET);
+const action = loadAction(undefined, { fetch: redeemer });
 const WORKER_URL = "https://2fa.example.workers.dev";
 const CHECK_URL = `${WORKER_URL}/2fa`;
 const TENANT_HOST = "tenant.eu.auth0.com";
@@ -319,6 +321,31 @@ describe("second half of the login (onContinuePostLogin)", () => {
     assert.deepEqual(result.appMetadata, {});
     assert.deepEqual(result.accessTokenClaims, { [NAME_CLAIM]: "Ada Lovelace" });
     assert.deepEqual(result.idTokenClaims, { [NAME_CLAIM]: "Ada Lovelace" });
+  });
+
+  it("a valid result is spent at the worker's /2fa/redeem before the login passes", async () => {
+    const login = await redirectedLogin({ voiceitId: VOICEIT_ID });
+    const before = redeemer.calls;
+    const result = await postResult(login, signHs256(resultClaims(login), SECRET));
+    assert.equal(result.status, "completed");
+    assert.equal(redeemer.calls, before + 1);
+  });
+
+  it("a result already spent at the worker (its jti seen) is denied", async () => {
+    const login = await redirectedLogin({ voiceitId: VOICEIT_ID });
+    const token = signHs256(resultClaims(login), SECRET);
+    await redeemer("https://2fa.example.workers.dev/2fa/redeem", { method: "POST", body: JSON.stringify({ token }) });
+    assertDenied(await postResult(login, token), MESSAGES.unchecked);
+  });
+
+  it("when the worker cannot be reached to spend the result, the login is denied", async () => {
+    const offline = loadAction(undefined, { fetch: fakeRedeemer(SECRET, { down: true }) });
+    const login = newLogin({ voiceitId: VOICEIT_ID });
+    await login.runExecute(offline);
+    const result = await login.runContinue(offline, {
+      body: { state: login.state, session_token: signHs256(resultClaims(login), SECRET) },
+    });
+    assertDenied(result, MESSAGES.unchecked);
   });
 
   it("a result sent in the /continue query instead of a POST body is also read", async () => {

@@ -25,7 +25,7 @@ beforeEach(() => voiceit.reset());
 const VICTIM_ID = "usr_" + "a1".repeat(16);
 const ATTACKER_ID = "usr_" + "b2".repeat(16);
 const video = (seed = 1) => ({ viVideoData: { bytes: webmRecording(2048, seed), type: "video/webm" } });
-const action = loadAction();
+const action = loadAction(undefined, { fetch: (url, init) => worker.fetch(url, init) });
 const actionSecrets = { REDIRECT_SECRET: TEST_SECRETS.REDIRECT_SECRET, WORKER_URL: WORKER_ORIGIN };
 const now = () => Math.floor(Date.now() / 1000);
 

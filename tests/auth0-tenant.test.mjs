@@ -13,7 +13,7 @@ import {
 } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import { decodeJwt, signHs256, verifyHs256 } from "./support/redirect-api.mjs";
+import { decodeJwt, fakeRedeemer, signHs256, verifyHs256 } from "./support/redirect-api.mjs";
 import { startAuth0Tenant } from "./support/auth0-tenant.mjs";
 
 const AUDIENCE = "https://api.sandbox.test/";
@@ -381,6 +381,7 @@ describe("a code + PKCE login through the Action", () => {
       audience: AUDIENCE,
       clientId: CLIENT_ID,
       secrets: { REDIRECT_SECRET: SECRET, WORKER_URL },
+      actionFetch: fakeRedeemer(SECRET),
     });
   });
 
@@ -696,6 +697,7 @@ describe("seeded users and the claim namespace", () => {
       audience: AUDIENCE,
       clientId: CLIENT_ID,
       secrets: { REDIRECT_SECRET: SECRET, WORKER_URL },
+      actionFetch: fakeRedeemer(SECRET),
       claimNamespace: NAMESPACE,
       users: [{ name: "Seeded Person", app_metadata: { voiceit_id: VOICEIT_ID } }],
     });

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, TEST_SECRETS, TEST_VARS, WORKER_ORIGIN } from "./support/worker.mjs";
 import { startSession, sessionToken, complete, newState, SESSION_COOKIE } from "./support/flow.mjs";
-import { decodeJwt, verifyHs256, loadAction, createTransaction } from "./support/redirect-api.mjs";
+import { decodeJwt, signHs256, verifyHs256, loadAction, createTransaction } from "./support/redirect-api.mjs";
 
 let worker;
 before(async () => {
@@ -154,7 +154,7 @@ test("completing from another site's page is refused", async () => {
 
 // The Action, run through the redirect-API stand-in, is the judge of result tokens.
 function actionRun({ user, state }) {
-  const action = loadAction();
+  const action = loadAction(undefined, { fetch: (url, init) => worker.fetch(url, init) });
   const tx = createTransaction({
     user,
     secrets: { REDIRECT_SECRET: TEST_SECRETS.REDIRECT_SECRET, WORKER_URL: WORKER_ORIGIN },
@@ -203,4 +203,31 @@ test("the session token the Action makes is accepted by the worker as is", async
   assert.equal(payload.mode, "verify");
   assert.equal(payload.voiceit_id, VOICEIT_ID);
   assert.equal(payload.state, tx.state);
+});
+
+test("POST /2fa/redeem spends a result token once; a second use is 409 result_replayed", async () => {
+  const { cookie } = await startSession(worker);
+  const done = await complete(worker, cookie);
+  const redeem = () => worker.fetch("/2fa/redeem", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: done.token }),
+  });
+  const first = await redeem();
+  assert.equal(first.status, 200);
+  assert.deepEqual(await first.json(), { redeemed: true });
+  const second = await redeem();
+  assert.equal(second.status, 409);
+  assert.equal((await second.json()).error, "result_replayed");
+});
+
+test("POST /2fa/redeem refuses what is not this worker's result token", async () => {
+  const forged = signHs256({ iss: WORKER_ORIGIN, sub: "auth0|x", jti: "j", token_use: "2fa_result", exp: Math.floor(Date.now() / 1000) + 60 }, "another-secret-another-secret-0123456789");
+  const session = sessionToken();
+  for (const token of [forged, session, "junk"]) {
+    const res = await worker.fetch("/2fa/redeem", { method: "POST", body: JSON.stringify({ token }) });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error, "invalid_token");
+  }
+  const bad = await worker.fetch("/2fa/redeem", { method: "POST", body: "not json" });
+  assert.equal(bad.status, 400);
+  await bad.arrayBuffer();
 });

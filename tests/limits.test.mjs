@@ -100,7 +100,7 @@ test("at the failure cap verification locks, the login is denied saying so, and 
   assert.equal(done.claims.reason, "locked");
 
   // The Action turns that into a denial that says the check is locked.
-  const action = loadAction();
+  const action = loadAction(undefined, { fetch: (url, init) => worker.fetch(url, init) });
   const tx = createTransaction({
     user: { user_id: user.sub, app_metadata: { voiceit_id: user.voiceitId } },
     secrets: { REDIRECT_SECRET: TEST_SECRETS.REDIRECT_SECRET, WORKER_URL: WORKER_ORIGIN },

@@ -211,7 +211,7 @@ test("FNFD from VoiceIt is passed on with its code and a 4xx, and is no success"
 });
 
 test("the Action accepts the worker's enrolled and verified results for the right user", async () => {
-  const action = loadAction();
+  const action = loadAction(undefined, { fetch: (url, init) => worker.fetch(url, init) });
   const user = { user_id: "auth0|helen", name: "Helen", app_metadata: {} };
   const secrets = { REDIRECT_SECRET: TEST_SECRETS.REDIRECT_SECRET, WORKER_URL: WORKER_ORIGIN };
 

@@ -377,13 +377,15 @@ export async function startAuth0Tenant({
   actionPath = ACTION_PATH,
   users = [],
   claimNamespace,
+  actionFetch,
 } = {}) {
   const nonEmpty = (value) => typeof value === "string" && value !== "";
   if (!nonEmpty(audience) || !nonEmpty(clientId)) {
     throw new TypeError("startAuth0Tenant needs a non-empty audience and clientId");
   }
 
-  const action = loadAction(actionPath);
+  // The Action calls the worker to spend results; tests without a worker pass a stand-in.
+  const action = loadAction(actionPath, actionFetch ? { fetch: actionFetch } : undefined);
   const actionSecrets = { ...secrets };
   if (claimNamespace !== undefined) actionSecrets.CLAIM_NAMESPACE = claimNamespace;
 

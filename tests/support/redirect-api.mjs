@@ -51,11 +51,13 @@ export class TokenError extends Error {
  * a CommonJS wrapper is compiled here instead. `require` of anything but a Node built-in
  * throws, since the Action is deployed without npm dependencies.
  */
-export function loadAction(path = ACTION_PATH) {
+export function loadAction(path = ACTION_PATH, { fetch: actionFetch = globalThis.fetch } = {}) {
   const source = readFileSync(path, "utf8");
+  // `fetch` is passed in, so tests can point the Action's calls to the worker at a worker in
+  // Miniflare, or at `fakeRedeemer`; by default it is Node's, as in Auth0's runtime.
   const wrapper = vm.compileFunction(
     source,
-    ["exports", "require", "module", "__filename", "__dirname"],
+    ["exports", "require", "module", "__filename", "__dirname", "fetch"],
     { filename: path },
   );
 
@@ -68,8 +70,38 @@ export function loadAction(path = ACTION_PATH) {
     return nodeRequire(name);
   };
 
-  wrapper.call(module.exports, module.exports, builtinsOnly, module, path, dirname(path));
+  wrapper.call(module.exports, module.exports, builtinsOnly, module, path, dirname(path), actionFetch);
   return module.exports;
+}
+
+/**
+ * A `fetch` that answers the worker's `POST /2fa/redeem` as the worker does: a valid result
+ * token (HS256 with `secret`, unexpired) is redeemed once, a second use is 409, anything else
+ * 401. `calls` counts requests; `down: true` makes every call fail like an unreachable host.
+ */
+export function fakeRedeemer(secret, { down = false } = {}) {
+  const spent = new Set();
+  const redeemer = async (url, init = {}) => {
+    redeemer.calls += 1;
+    if (redeemer.down) throw new TypeError("fetch failed");
+    if (!String(url).endsWith("/2fa/redeem") || init.method !== "POST") {
+      return new Response(JSON.stringify({ error: "not_found" }), { status: 404 });
+    }
+    let claims;
+    try {
+      claims = verifyHs256(JSON.parse(init.body).token, secret);
+    } catch {
+      return new Response(JSON.stringify({ error: "invalid_token" }), { status: 401 });
+    }
+    if (claims.token_use !== "2fa_result" || spent.has(claims.jti)) {
+      return new Response(JSON.stringify({ error: "result_replayed" }), { status: 409 });
+    }
+    spent.add(claims.jti);
+    return new Response(JSON.stringify({ redeemed: true }), { status: 200 });
+  };
+  redeemer.calls = 0;
+  redeemer.down = down;
+  return redeemer;
 }
 
 // --- HS256 tokens ---------------------------------------------------------------------------
