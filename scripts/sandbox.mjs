@@ -18,19 +18,24 @@ export const SANDBOX_CLIENT_ID = "sandbox-spa-client";
 export const SANDBOX_AUDIENCE = "https://headlines.sandbox";
 const NOTICE = "Local sandbox: no real Auth0 or VoiceIt account is used. Sign in with any name.";
 
-/** Faults the control page offers, each a VoiceIt stand-in `failNext` spec. */
+/**
+ * Faults the control page offers, each a VoiceIt stand-in `failNext` spec. Each is aimed at
+ * the call it names (method and path), or the request before it (counting enrollments, the
+ * liveness challenge) would take it and the recording would pass.
+ */
+const ENROLL = { method: "POST", path: "/enrollments/" };
+const VERIFY = { method: "POST", path: "/verification/" };
 const FAULTS = [
-  ["FAIL", "Verification fails (not the same person)", { code: "FAIL" }],
-  ["FNFD", "No face found", { code: "FNFD" }],
-  ["FTMF", "Too many faces", { code: "FTMF" }],
-  ["SSTQ", "Speaking too quietly", { code: "SSTQ" }],
-  ["NEHSD", "Not enough speech", { code: "NEHSD" }],
-  ["PDNM", "Phrase does not match", { code: "PDNM" }],
-  ["LIVENESS_RETRY", "Liveness fails, may retry", { liveness: { success: false, retry: true } }],
-  ["LIVENESS_FAIL", "Liveness fails for good", { liveness: { success: false, retry: false } }],
-  ["HTTP503", "VoiceIt answers 503", { http5xx: 503 }],
-  ["GARBAGE", "VoiceIt answers garbage", { garbage: true }],
-  ["SLOW", "VoiceIt answers after 20 s", { delayMs: 20000 }],
+  ["ENROLL_FNFD", "Next enrollment recording: no face found (FNFD)", { code: "FNFD", ...ENROLL }],
+  ["ENROLL_FTMF", "Next enrollment recording: too many faces (FTMF)", { code: "FTMF", ...ENROLL }],
+  ["ENROLL_SSTQ", "Next enrollment recording: speaking too quietly (SSTQ)", { code: "SSTQ", ...ENROLL }],
+  ["ENROLL_PDNM", "Next enrollment recording: phrase does not match (PDNM)", { code: "PDNM", ...ENROLL }],
+  ["LIVENESS_RETRY", "Next liveness verification: fails, may retry", { liveness: { success: false, retry: true }, method: "POST" }],
+  ["LIVENESS_FAIL", "Next liveness verification: fails for good", { liveness: { success: false, retry: false }, method: "POST" }],
+  ["VERIFY_FAIL", "Next verification without liveness: not the same person (FAIL)", { code: "FAIL", ...VERIFY }],
+  ["HTTP503", "Next VoiceIt call: answers 503", { http5xx: 503 }],
+  ["GARBAGE", "Next VoiceIt call: answers garbage", { garbage: true }],
+  ["SLOW", "Next VoiceIt call: answers after 20 s", { delayMs: 20000 }],
 ];
 
 const secret = () => randomBytes(32).toString("base64url");

@@ -481,7 +481,9 @@ function complete(passed) {
     setStatus("Done. Returning you to sign-in…", { tone: "success" });
     submitCompleteForm();
   } else {
-    ui.statusText.append(" Returning you to sign-in…");
+    // The message may come from VoiceIt without a full stop; end its sentence first.
+    const text = ui.statusText.textContent.trim();
+    ui.statusText.append(/[.!?]$/.test(text) ? " Returning you to sign-in…" : ". Returning you to sign-in…");
     setTimeout(submitCompleteForm, FAILURE_PAUSE_MS);
   }
 }
@@ -544,7 +546,8 @@ function showStep(label, current, total) {
 }
 
 function showUploadProgress(fraction) {
-  ui.uploadLine.hidden = false;
+  // The bar shows while bytes are on their way, and goes once they have all arrived.
+  ui.uploadLine.hidden = fraction >= 1;
   ui.uploadProgress.value = Math.round(fraction * 100);
   ui.uploadProgress.textContent = `${Math.round(fraction * 100)}%`;
 }

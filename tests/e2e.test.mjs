@@ -382,11 +382,11 @@ describe("a person signs in with a face and voice check in Chromium", { timeout:
     const control = await context.newPage();
     try {
       await control.goto(standins.control.url);
-      await control.getByRole("button", { name: "Liveness fails for good" }).click();
+      await control.getByRole("button", { name: "Next liveness verification: fails for good" }).click();
       await control.getByRole("status").waitFor();
       assert.equal(
         await control.getByRole("status").textContent(),
-        'Queued: the next matching VoiceIt answer will be "Liveness fails for good".',
+        'Queued: the next matching VoiceIt answer will be "Next liveness verification: fails for good".',
       );
       const users = await control.locator("body").textContent();
       assert.match(users, /3 video, 0 face, 0 voice enrollments/);
