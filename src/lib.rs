@@ -32,7 +32,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let path = req.path();
     let route = routes::route(&method, &path);
     let origin = req.headers().get("origin").ok().flatten();
-    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
+    let config = config_of(&env);
 
     let (response, outcome) = match (&route, &config) {
         (Err(err), _) => (http::error_json(err), err.code().to_string()),
@@ -77,6 +77,20 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         &outcome,
     );
     Ok(response)
+}
+
+thread_local! {
+    static CONFIG: std::cell::OnceCell<Result<Config, AppError>> = const { std::cell::OnceCell::new() };
+}
+
+/// The parsed configuration. Bindings are fixed for an isolate's life (a new deploy or a
+/// `wrangler dev` reload starts a new isolate), so they are read once, not on every request:
+/// some thirty reads across the JS boundary were a large part of a request's CPU.
+fn config_of(env: &Env) -> Result<Config, AppError> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| Config::parse(|name| env.var(name).ok().map(|v| v.to_string())))
+            .clone()
+    })
 }
 
 /// The error response a route gives: the 2FA pages show a readable page, the rest JSON.
