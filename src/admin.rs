@@ -27,12 +27,12 @@ pub async fn reset_attempts(
     let secret = config.admin_secret()?;
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let given = header.strip_prefix("Bearer ").unwrap_or_default();
-    if given.is_empty() {
-        return Err(AppError::MissingToken);
-    }
-    if !same_secret(given, secret.expose()) {
-        return Err(AppError::InvalidToken {
-            reason: "wrong admin secret".into(),
+    if given.is_empty() || !same_secret(given, secret.expose()) {
+        return Err(AppError::Refused {
+            code: "invalid_admin_secret",
+            message: "This route needs 'Authorization: Bearer <ADMIN_SECRET>' with the \
+                      configured operator secret."
+                .into(),
         });
     }
     let body: ResetRequest = req.json().await.map_err(|_| AppError::BadRequest {

@@ -24,6 +24,8 @@ pub enum AppError {
     NoSession { reason: String },
     /// The request is malformed in a way the caller can fix.
     BadRequest { code: &'static str, message: String },
+    /// A credential other than an access token was refused (a result token, the admin key).
+    Refused { code: &'static str, message: String },
     /// The request conflicts with what already happened (a token already spent).
     Conflict { code: &'static str, message: String },
     /// An upstream service failed; the 2FA cannot go on.
@@ -46,6 +48,7 @@ impl AppError {
             AppError::AuthUnavailable => 503,
             AppError::BadRequest { .. } => 400,
             AppError::Conflict { .. } => 409,
+            AppError::Refused { .. } => 401,
             AppError::Upstream { .. } => 502,
             AppError::TooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
@@ -64,6 +67,7 @@ impl AppError {
             AppError::NoSession { .. } => "no_session",
             AppError::BadRequest { code, .. }
             | AppError::Conflict { code, .. }
+            | AppError::Refused { code, .. }
             | AppError::Upstream { code, .. } => code,
             AppError::TooLarge { .. } => "payload_too_large",
             AppError::Internal { .. } => "internal_error",
@@ -105,6 +109,7 @@ impl AppError {
             }
             AppError::BadRequest { message, .. }
             | AppError::Conflict { message, .. }
+            | AppError::Refused { message, .. }
             | AppError::Upstream { message, .. } => message.clone(),
             AppError::TooLarge { limit } => format!(
                 "The upload is larger than the {} MB this service accepts. Record a shorter clip.",
@@ -179,6 +184,10 @@ mod tests {
             AppError::Conflict {
                 code: "result_replayed",
                 message: "Sign in again.".into(),
+            },
+            AppError::Refused {
+                code: "invalid_admin_secret",
+                message: "Use the configured ADMIN_SECRET.".into(),
             },
             AppError::Internal {
                 detail: "boom".into(),

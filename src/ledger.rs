@@ -5,7 +5,7 @@
 //! closed.
 
 use crate::error::AppError;
-use crate::limits::{self, Limits, SessionRecord, UserRecord, Verdict};
+use crate::limits::{self, Limits, SessionRecord, Settlement, UserRecord, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -17,8 +17,10 @@ pub const BINDING: &str = "ATTEMPTS";
 const USER_KEY: &str = "user";
 const SESSIONS_KEY: &str = "sessions";
 const REDEEMED_KEY: &str = "redeemed";
-/// A user redeems a few results an hour at most; more than this many unexpired is abuse.
-const MAX_REDEEMED: usize = 256;
+const STARTED_KEY: &str = "started";
+const COMPLETED_KEY: &str = "completed";
+/// A user spends a few tokens an hour at most; more than this many unexpired is abuse.
+const MAX_SPENT: usize = 256;
 /// Session records older than this are dropped: a 2FA session lives ten minutes.
 const SESSION_RECORD_MS: u64 = 60 * 60 * 1000;
 const MAX_SESSION_RECORDS: usize = 16;
@@ -29,8 +31,18 @@ const MAX_SESSION_RECORDS: usize = 16;
 pub enum Op {
     /// May a verification be attempted now?
     Check { limits: Limits },
-    /// VoiceIt's verdict on an attempt; answers the verdict that now holds.
-    Verification { limits: Limits, success: bool },
+    /// Start a verification attempt if the limits allow; answers the verdict. An allowed
+    /// attempt counts as a failure until it is settled.
+    BeginAttempt { limits: Limits },
+    /// How a begun attempt ended; answers the verdict that now holds.
+    SettleAttempt { limits: Limits, how: Settlement },
+    /// Use a session token once: true the first time its digest is seen.
+    StartSession {
+        token_digest: String,
+        expires_ms: u64,
+    },
+    /// Close a 2FA session: true the first time, so one session completes once.
+    CompleteSession { sid: String },
     /// Take one upload from the session's allowance.
     Upload { limits: Limits, sid: String },
     /// Take the session's one VoiceIt user creation.
@@ -147,6 +159,27 @@ impl AttemptLedger {
     }
 }
 
+impl AttemptLedger {
+    /// Remembers `id` under `key` until `expires_ms`; true only the first time it is seen.
+    async fn spend_once(
+        &self,
+        key: &str,
+        id: String,
+        expires_ms: u64,
+        now: u64,
+    ) -> worker::Result<bool> {
+        let mut spent: Vec<(String, u64)> =
+            self.state.storage().get(key).await?.unwrap_or_default();
+        spent.retain(|(_, exp)| *exp > now);
+        let fresh = !spent.iter().any(|(j, _)| *j == id) && spent.len() < MAX_SPENT;
+        if fresh {
+            spent.push((id, expires_ms));
+            self.state.storage().put(key, &spent).await?;
+        }
+        Ok(fresh)
+    }
+}
+
 impl DurableObject for AttemptLedger {
     fn new(state: State, _env: Env) -> Self {
         AttemptLedger { state }
@@ -162,15 +195,32 @@ impl DurableObject for AttemptLedger {
         let now = worker::Date::now().as_millis();
         let answer = match op {
             Op::Check { limits } => json!(limits::check(&self.user().await?, &limits, now)),
-            Op::Verification { limits, success } => {
+            Op::BeginAttempt { limits } => {
                 let mut record = self.user().await?;
-                if success {
-                    limits::record_success(&mut record);
-                } else {
-                    limits::record_failure(&mut record, now);
-                }
+                let verdict = limits::begin_attempt(&mut record, &limits, now);
+                self.state.storage().put(USER_KEY, &record).await?;
+                json!(verdict)
+            }
+            Op::SettleAttempt { limits, how } => {
+                let mut record = self.user().await?;
+                limits::settle(&mut record, how);
                 self.state.storage().put(USER_KEY, &record).await?;
                 json!(limits::check(&record, &limits, now))
+            }
+            Op::StartSession {
+                token_digest,
+                expires_ms,
+            } => {
+                let fresh = self
+                    .spend_once(STARTED_KEY, token_digest, expires_ms, now)
+                    .await?;
+                json!({ "fresh": fresh })
+            }
+            Op::CompleteSession { sid } => {
+                let fresh = self
+                    .spend_once(COMPLETED_KEY, sid, now + SESSION_RECORD_MS, now)
+                    .await?;
+                json!({ "fresh": fresh })
             }
             Op::Upload { limits, sid } => {
                 let allowed = self
@@ -185,18 +235,7 @@ impl DurableObject for AttemptLedger {
                 json!({ "allowed": allowed })
             }
             Op::Redeem { jti, expires_ms } => {
-                let mut spent: Vec<(String, u64)> = self
-                    .state
-                    .storage()
-                    .get(REDEEMED_KEY)
-                    .await?
-                    .unwrap_or_default();
-                spent.retain(|(_, exp)| *exp > now);
-                let fresh = !spent.iter().any(|(j, _)| *j == jti) && spent.len() < MAX_REDEEMED;
-                if fresh {
-                    spent.push((jti, expires_ms));
-                    self.state.storage().put(REDEEMED_KEY, &spent).await?;
-                }
+                let fresh = self.spend_once(REDEEMED_KEY, jti, expires_ms, now).await?;
                 json!({ "fresh": fresh })
             }
             Op::Reset => {

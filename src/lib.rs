@@ -28,11 +28,20 @@ use worker::{event, Context, Date, Env, Headers, Method, Request, RequestInit, R
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = Date::now().as_millis();
-    let method = req.method().to_string();
+    // The raw method: the worker crate reads any method it does not know as GET.
+    let method = req.inner().method();
     let path = req.path();
     let route = routes::route(&method, &path);
     let origin = req.headers().get("origin").ok().flatten();
     let config = config_of(&env);
+
+    let route = match route {
+        // Another method on a file of the app: 405 like any known path, not 404.
+        Err(AppError::NotFound) if asset_exists(&req, &env).await => {
+            Err(AppError::MethodNotAllowed { allow: "GET, HEAD" })
+        }
+        other => other,
+    };
 
     let (response, outcome) = match (&route, &config) {
         (Err(err), _) => (http::error_json(err), err.code().to_string()),
@@ -153,7 +162,7 @@ async fn handle(
             )
         }
         Route::ResetAttempts => done(admin::reset_attempts(req, env, config).await, "reset"),
-        Route::StartTwoFactor => done(twofa::start(req, config, now), "session_started"),
+        Route::StartTwoFactor => done(twofa::start(req, env, config, now).await, "session_started"),
         Route::CompleteTwoFactor => match twofa::complete(req, env, config, &origin, now).await {
             Ok((resp, outcome)) => (Ok(resp), format!("{outcome:?}").to_lowercase()),
             Err(err) => done(Err(err), ""),
@@ -185,6 +194,20 @@ async fn handle(
     }
 }
 
+/// Whether the path names a file of the app (asked for methods other than GET and HEAD).
+async fn asset_exists(req: &Request, env: &Env) -> bool {
+    let Ok(url) = req.url() else { return false };
+    let mut init = RequestInit::new();
+    init.with_method(Method::Head);
+    let Ok(probe) = Request::new_with_init(url.as_str(), &init) else {
+        return false;
+    };
+    match env.assets("ASSETS") {
+        Ok(assets) => matches!(assets.fetch_request(probe).await, Ok(r) if r.status_code() < 400),
+        Err(_) => false,
+    }
+}
+
 /// A file of the demo app through the assets binding; a miss is the worker's JSON 404.
 async fn serve_asset(req: &Request, env: &Env) -> worker::Result<Response> {
     let url = req.url()?;
@@ -213,14 +236,18 @@ async fn drain_unread_body(req: &mut Request) {
         return;
     }
     let Ok(mut stream) = req.stream() else { return };
-    let started = Date::now().as_millis();
-    let mut seen = 0usize;
-    while let Some(Ok(chunk)) = stream.next().await {
-        seen += chunk.len();
-        if seen > MAX_DRAIN_BYTES || Date::now().as_millis() - started > 5_000 {
-            break;
+    let drain = Box::pin(async move {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > MAX_DRAIN_BYTES {
+                break;
+            }
         }
-    }
+    });
+    // A client that declares a body and never sends it must not hold the answer back.
+    let deadline = Box::pin(worker::Delay::from(std::time::Duration::from_secs(3)));
+    futures_util::future::select(drain, deadline).await;
 }
 
 fn add_common_headers(

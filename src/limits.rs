@@ -85,6 +85,47 @@ pub fn record_success(record: &mut UserRecord) {
     record.consecutive_failures = 0;
 }
 
+/// How an attempt that was begun ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    /// VoiceIt said yes.
+    Success,
+    /// VoiceIt said no.
+    Failure,
+    /// VoiceIt gave no answer (an outage): the attempt counts for nobody.
+    NoAnswer,
+}
+
+/// Starts an attempt if the limits allow it, counting it as a failure until it is settled.
+///
+/// Counting first is what makes the limits hold under concurrency: attempts sent at the same
+/// moment each take a place in the run of failures before any of them reaches VoiceIt, so
+/// the sixth of six parallel attempts already has to wait.
+pub fn begin_attempt(record: &mut UserRecord, limits: &Limits, now_ms: u64) -> Verdict {
+    let verdict = check(record, limits, now_ms);
+    if verdict == Verdict::Allowed {
+        record_failure(record, now_ms);
+    }
+    verdict
+}
+
+/// Settles a begun attempt: a success takes back its failure and ends the run; an outage
+/// takes back its failure; a failure stays counted.
+pub fn settle(record: &mut UserRecord, how: Settlement) {
+    match how {
+        Settlement::Success => {
+            record.total_failures = record.total_failures.saturating_sub(1);
+            record_success(record);
+        }
+        Settlement::NoAnswer => {
+            record.total_failures = record.total_failures.saturating_sub(1);
+            record.consecutive_failures = record.consecutive_failures.saturating_sub(1);
+        }
+        Settlement::Failure => {}
+    }
+}
+
 /// Takes one upload from the session's allowance, or refuses.
 pub fn take_upload(session: &mut SessionRecord, limits: &Limits) -> bool {
     if session.uploads >= limits.uploads_per_session {
@@ -170,6 +211,38 @@ mod tests {
             assert!(take_upload(&mut s, &limits));
         }
         assert!(!take_upload(&mut s, &limits));
+    }
+
+    #[test]
+    fn parallel_attempts_take_their_places_before_any_answer() {
+        let limits = Limits::default();
+        let mut r = UserRecord::default();
+        let begun: Vec<Verdict> = (0..8)
+            .map(|_| begin_attempt(&mut r, &limits, 1000))
+            .collect();
+        assert_eq!(begun.iter().filter(|v| **v == Verdict::Allowed).count(), 5);
+        assert!(matches!(begun[5], Verdict::Wait { .. }));
+    }
+
+    #[test]
+    fn settling_refunds_successes_and_outages_but_not_failures() {
+        let limits = Limits::default();
+        let mut r = UserRecord::default();
+        begin_attempt(&mut r, &limits, 0);
+        settle(&mut r, Settlement::Success);
+        assert_eq!(
+            r,
+            UserRecord {
+                last_failure_ms: 0,
+                ..UserRecord::default()
+            }
+        );
+        begin_attempt(&mut r, &limits, 5);
+        settle(&mut r, Settlement::NoAnswer);
+        assert_eq!((r.consecutive_failures, r.total_failures), (0, 0));
+        begin_attempt(&mut r, &limits, 9);
+        settle(&mut r, Settlement::Failure);
+        assert_eq!((r.consecutive_failures, r.total_failures), (1, 1));
     }
 
     proptest! {

@@ -16,6 +16,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use worker::{Env, Request, Response};
 
 pub const SESSION_COOKIE: &str = "vi2fa_session";
+/// Used session tokens are remembered this long: longer than any Auth0 lets one live (15 min).
+const SESSION_TOKEN_MEMORY_MS: u64 = 16 * 60 * 1000;
 /// Auth0's state is opaque but short; anything longer is not from Auth0.
 const MAX_STATE_CHARS: usize = 2048;
 
@@ -33,6 +35,16 @@ pub fn keys(config: &Config) -> Result<Keys, AppError> {
         config.redirect_secret()?.expose(),
         config.session_secret()?.expose(),
     ))
+}
+
+/// A short hex digest, to remember a token without storing it.
+fn digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn random_id() -> Result<String, AppError> {
@@ -105,7 +117,12 @@ pub fn same_origin(req: &Request, own_origin: &str) -> Result<(), AppError> {
 }
 
 /// `GET /2fa?state=…&session_token=…`: validates the Action's token and starts the session.
-pub fn start(req: &Request, config: &Config, now: DateTime<Utc>) -> Result<Response, AppError> {
+pub async fn start(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Response, AppError> {
     let keys = keys(config)?;
     let url = req.url()?;
     let mut state = None;
@@ -133,6 +150,19 @@ pub fn start(req: &Request, config: &Config, now: DateTime<Utc>) -> Result<Respo
     })?;
     let handoff = tokens::read_session_token(&keys, &token, &config.auth0_domain, now)
         .map_err(|reason| AppError::NoSession { reason })?;
+
+    // One redirect from the Action opens one 2FA session: replaying the link must not open
+    // more (each could create a billable VoiceIt user and spend a fresh upload allowance).
+    let op = Op::StartSession {
+        token_digest: digest(&token),
+        expires_ms: (now.timestamp_millis().max(0) as u64) + SESSION_TOKEN_MEMORY_MS,
+    };
+    let answer = ledger::call(env, &handoff.user_id, &op).await?;
+    if answer["fresh"] != serde_json::json!(true) {
+        return Err(AppError::NoSession {
+            reason: "session token already used".into(),
+        });
+    }
 
     let session = TwoFactorSession::start(handoff, state, random_id()?);
     let cookie = seal_cookie(&session, &keys, now);
@@ -178,6 +208,15 @@ pub async fn complete(
     same_origin(req, own_origin)?;
     let session = current_session(req, &keys, now)?;
     let outcome = decide(config, &session).await?;
+    // The cookie is cleared below, but a copy of it must not complete the session again.
+    let op = Op::CompleteSession {
+        sid: session.sid.clone(),
+    };
+    if ledger::call(env, &session.sub, &op).await?["fresh"] != serde_json::json!(true) {
+        return Err(AppError::NoSession {
+            reason: "session already completed".into(),
+        });
+    }
     // A verification that failed because the cap is reached says so, so the login is denied
     // with that message rather than a plain "failed".
     let reason = if outcome == Outcome::Failed && session.mode == Mode::Verify {
@@ -258,12 +297,13 @@ pub async fn redeem(
         code: "bad_request",
         message: "Send JSON {\"token\": \"<result token>\"}.".into(),
     })?;
-    let claims = tokens::read_result_token(&keys, &body.token, now)
-        .map_err(|reason| AppError::InvalidToken { reason })?;
+    let refused = |_: String| AppError::Refused {
+        code: "invalid_result_token",
+        message: "This is not a valid result token of this worker.".into(),
+    };
+    let claims = tokens::read_result_token(&keys, &body.token, now).map_err(refused)?;
     if claims.custom.iss != own_origin {
-        return Err(AppError::InvalidToken {
-            reason: "result token of another worker".into(),
-        });
+        return Err(refused(String::new()));
     }
     let expires_ms = claims
         .expiration

@@ -130,3 +130,23 @@ test("APP_NOTICE reaches the app through config.json", async () => {
     await w.close();
   }
 });
+
+test("methods the runtime does not know are not taken for GET", async () => {
+  for (const method of ["PROPFIND", "MKCOL", "PURGE"]) {
+    const res = await worker.fetch("/api/public", { method });
+    assert.equal(res.status, 405, method);
+    assert.equal((await jsonBody(res)).error, "method_not_allowed");
+  }
+});
+
+test("another method on a file of the app is 405, on a missing file 404", async () => {
+  for (const path of ["/", "/app.js"]) {
+    const res = await worker.fetch(path, { method: "DELETE" });
+    assert.equal(res.status, 405, path);
+    assert.equal(res.headers.get("allow"), "GET, HEAD");
+    await res.arrayBuffer();
+  }
+  const missing = await worker.fetch("/no-such-file.js", { method: "DELETE" });
+  assert.equal(missing.status, 404);
+  await missing.arrayBuffer();
+});

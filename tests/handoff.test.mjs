@@ -225,9 +225,32 @@ test("POST /2fa/redeem refuses what is not this worker's result token", async ()
   for (const token of [forged, session, "junk"]) {
     const res = await worker.fetch("/2fa/redeem", { method: "POST", body: JSON.stringify({ token }) });
     assert.equal(res.status, 401);
-    assert.equal((await res.json()).error, "invalid_token");
+    assert.equal((await res.json()).error, "invalid_result_token");
   }
   const bad = await worker.fetch("/2fa/redeem", { method: "POST", body: "not json" });
   assert.equal(bad.status, 400);
   await bad.arrayBuffer();
+});
+
+test("one redirect opens one session: replaying the /2fa link is refused", async () => {
+  const state = newState();
+  const token = sessionToken({ sub: "auth0|replayer" });
+  const first = await startSession(worker, { state, token });
+  assert.equal(first.res.status, 303);
+  const again = await worker.fetch(`/2fa?${new URLSearchParams({ state, session_token: token })}`);
+  assert.equal(again.status, 401);
+  assert.equal(again.headers.get("set-cookie"), null);
+  assert.match(await again.text(), /no_session/);
+  const otherState = await worker.fetch(`/2fa?${new URLSearchParams({ state: newState(), session_token: token })}`);
+  assert.equal(otherState.status, 401);
+  await otherState.arrayBuffer();
+});
+
+test("a session completes once, even with a copy of its cookie", async () => {
+  const { cookie } = await startSession(worker);
+  const first = await complete(worker, cookie);
+  assert.equal(first.res.status, 200);
+  const second = await complete(worker, cookie);
+  assert.equal(second.res.status, 401);
+  assert.equal(second.token, undefined);
 });

@@ -128,10 +128,10 @@ test("the reset route refuses a missing or wrong admin secret", async () => {
   const body = JSON.stringify({ user_id: "auth0|x" });
   let res = await worker.fetch("/admin/attempts/reset", { method: "POST", body });
   assert.equal(res.status, 401);
-  assert.equal((await jsonBody(res)).error, "missing_token");
+  assert.equal((await jsonBody(res)).error, "invalid_admin_secret");
   res = await worker.fetch("/admin/attempts/reset", { method: "POST", body, headers: { authorization: "Bearer wrong" } });
   assert.equal(res.status, 401);
-  assert.equal((await jsonBody(res)).error, "invalid_token");
+  assert.equal((await jsonBody(res)).error, "invalid_admin_secret");
 });
 
 test("the reset route is closed when no ADMIN_SECRET is configured", async () => {
@@ -172,4 +172,31 @@ test("simultaneous first token calls of one session create exactly one VoiceIt u
     assert.equal(r.body.error, "session_limit");
   }
   assert.equal(voiceit.received.filter((q) => q.path === "/users" && q.method === "POST").length, 1);
+});
+
+test("attempts sent in parallel cannot all slip under the limit", async () => {
+  const user = await enrolledUser();
+  const s = await startSession(worker, { token: sessionToken({ sub: user.sub, voiceitId: user.voiceitId }) });
+  const t = await voiceitToken(worker, s.cookie);
+  // Every verification fails slowly, so all six are in flight together.
+  voiceit.failNext({ code: "FAIL", path: "/verification/video", delayMs: 400, times: 6 });
+  const before = verificationsForwarded();
+  const results = await Promise.all([1, 2, 3, 4].map((i) =>
+    postEndpoint(worker, t.cookie, { viRequestType: "videoVerification", viSecureToken: t.body.token }, video(i))));
+  const codes = results.map((r) => r.body.responseCode).sort();
+  // ATTEMPT_FREE_FAILURES is 2 here: two attempts reach VoiceIt, the others must wait.
+  assert.deepEqual(codes, ["FAIL", "FAIL", "WAIT", "WAIT"], JSON.stringify(codes));
+  assert.equal(verificationsForwarded() - before, 2);
+});
+
+test("an outage does not count as a failed attempt", async () => {
+  const user = await enrolledUser();
+  for (let i = 0; i < 3; i++) {
+    const s = await startSession(worker, { token: sessionToken({ sub: user.sub, voiceitId: user.voiceitId }) });
+    const t = await voiceitToken(worker, s.cookie);
+    voiceit.failNext({ http5xx: 503, path: "/verification/video" });
+    const r = await postEndpoint(worker, t.cookie, { viRequestType: "videoVerification", viSecureToken: t.body.token }, video(i));
+    assert.equal(r.body.responseCode, "BERR");
+  }
+  assert.equal((await attempt(user, { fail: false })).body.responseCode, "SUCC");
 });

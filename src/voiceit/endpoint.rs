@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::http;
 use crate::ledger::{self, Op};
-use crate::limits::Verdict;
+use crate::limits::{Settlement, Verdict};
 use crate::tokens::{self, Keys, Mode, TwoFactorSession};
 use crate::twofa;
 use chrono::{DateTime, Utc};
@@ -445,18 +445,7 @@ pub async fn endpoint(
         ..refuse(503, "BERR", "The attempt counter cannot be reached, so no check can run now. Try again in a minute.")
     }
     };
-    if request.is_verification() {
-        let answer = ledger::call(
-            env,
-            &session.sub,
-            &Op::Check {
-                limits: config.limits,
-            },
-        )
-        .await
-        .map_err(ledger_down)?;
-        refuse_unless_allowed(ledger::verdict(&answer))?;
-    }
+    // The upload allowance first: a refused upload must not leave an attempt begun.
     if file.is_some() {
         let op = Op::Upload {
             limits: config.limits,
@@ -473,19 +462,36 @@ pub async fn endpoint(
             ));
         }
     }
-
-    let answer = client::forward(config, &call, file.as_ref(), lco_id.as_deref()).await?;
-    let success = protocol::succeeded(request, &answer.body);
     if request.is_verification() {
-        // Only an answer VoiceIt gave counts as an attempt; an outage (BERR) counts for nobody.
-        let op = Op::Verification {
+        // The attempt takes its place in the run of failures before it is forwarded, so
+        // attempts sent in parallel cannot all slip under the limit.
+        let op = Op::BeginAttempt {
             limits: config.limits,
-            success,
+        };
+        let answer = ledger::call(env, &session.sub, &op)
+            .await
+            .map_err(ledger_down)?;
+        refuse_unless_allowed(ledger::verdict(&answer))?;
+    }
+
+    let forwarded = client::forward(config, &call, file.as_ref(), lco_id.as_deref()).await;
+    if request.is_verification() {
+        // Only an answer VoiceIt gave counts as an attempt; an outage counts for nobody.
+        let how = match &forwarded {
+            Ok(a) if protocol::succeeded(request, &a.body) => Settlement::Success,
+            Ok(_) => Settlement::Failure,
+            Err(_) => Settlement::NoAnswer,
+        };
+        let op = Op::SettleAttempt {
+            limits: config.limits,
+            how,
         };
         ledger::call(env, &session.sub, &op)
             .await
             .map_err(ledger_down)?;
     }
+    let answer = forwarded?;
+    let success = protocol::succeeded(request, &answer.body);
     let mut changed = false;
     if request.is_verification() && success && !session.verified {
         session.verified = true;
