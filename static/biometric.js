@@ -243,7 +243,12 @@ async function recordAndSend(session, plan) {
   setStatus("Sending the recording…");
   const form = endpointForm(session, plan.requestType, plan.fields, recording);
   const { status, body } = await uploadWithProgress(form);
-  return { ...judgeAnswer(body), counts: true, status };
+  // The worker's own refusals (an outage, a limit, a malformed upload) never reached VoiceIt,
+  // so they do not use up one of the user's attempts; the worker's ledger does not count them
+  // either.
+  const code = body && typeof body === "object" ? body.responseCode : undefined;
+  const counts = !["BERR", "MISP", "WAIT", "ACLR"].includes(code);
+  return { ...judgeAnswer(body), counts, status };
 }
 
 async function hasEnoughEnrollments(session) {

@@ -108,10 +108,27 @@ export const VOICEIT_MESSAGES = Object.freeze({
     recoverable: true,
     message: "The biometric service could not be reached. Try again.",
   },
+  INCP: {
+    recoverable: false,
+    message: "The service is set to a language the biometric service does not accept. Tell the site's operator.",
+  },
+  DDNE: {
+    recoverable: false,
+    message: "The biometric service has no data for this check. Sign in again; if it keeps happening, tell the site's operator.",
+  },
+  // The worker's attempt limits.
+  WAIT: {
+    recoverable: true,
+    message: "Too many failed attempts in a row. Wait half a minute, then try again.",
+  },
+  LOCK: {
+    recoverable: false,
+    message: "Biometric verification is locked after too many failed attempts. Ask the site's operator to reset it.",
+  },
 });
 
 /** Codes the worker itself answers, with a sentence written for the person reading it. */
-const WORKER_CODES = new Set(["INVT", "IRT", "MISP", "BERR"]);
+const WORKER_CODES = new Set(["INVT", "IRT", "MISP", "BERR", "WAIT", "LOCK", "ACLR"]);
 
 const UNKNOWN_CODE_MESSAGE = "The biometric check could not be completed.";
 
