@@ -77,6 +77,12 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         cors::decorate(&mut response, origin.as_deref(), allowed)?;
     }
 
+    // An asset miss is answered by the worker's JSON 404; log it as such.
+    let outcome = if route == Ok(Route::Asset) && response.status_code() == 404 {
+        "not_found".to_string()
+    } else {
+        outcome
+    };
     log_request(
         &method,
         &path,

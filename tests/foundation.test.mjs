@@ -150,3 +150,16 @@ test("another method on a file of the app is 405, on a missing file 404", async 
   assert.equal(missing.status, 404);
   await missing.arrayBuffer();
 });
+
+test("a missing file is logged as not_found, one JSON line with the request's fields", async () => {
+  const res = await worker.fetch("/missing-for-the-log.css");
+  await res.arrayBuffer();
+  await new Promise((r) => setTimeout(r, 100));
+  const line = worker.logs.map((l) => { try { return JSON.parse(l); } catch { return null; } })
+    .find((l) => l?.path === "/missing-for-the-log.css");
+  assert.ok(line, "no log line for the request");
+  assert.equal(line.status, 404);
+  assert.equal(line.outcome, "not_found");
+  assert.equal(line.route, "Asset");
+  assert.ok(line.request_id && typeof line.duration_ms === "number");
+});
