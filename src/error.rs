@@ -30,8 +30,6 @@ pub enum AppError {
     Conflict { code: &'static str, message: String },
     /// An upstream service failed; the 2FA cannot go on.
     Upstream { code: &'static str, message: String },
-    /// A body larger than allowed.
-    TooLarge { limit: u64 },
     /// Something the worker did not expect; details are logged, not shown.
     Internal { detail: String },
 }
@@ -50,7 +48,6 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::Refused { .. } => 401,
             AppError::Upstream { .. } => 502,
-            AppError::TooLarge { .. } => 413,
             AppError::Internal { .. } => 500,
         }
     }
@@ -69,7 +66,6 @@ impl AppError {
             | AppError::Conflict { code, .. }
             | AppError::Refused { code, .. }
             | AppError::Upstream { code, .. } => code,
-            AppError::TooLarge { .. } => "payload_too_large",
             AppError::Internal { .. } => "internal_error",
         }
     }
@@ -111,10 +107,6 @@ impl AppError {
             | AppError::Conflict { message, .. }
             | AppError::Refused { message, .. }
             | AppError::Upstream { message, .. } => message.clone(),
-            AppError::TooLarge { limit } => format!(
-                "The upload is larger than the {} MB this service accepts. Record a shorter clip.",
-                limit / 1_000_000
-            ),
             AppError::Internal { .. } => {
                 "Something went wrong on our side. Try again; if it keeps happening, tell the \
                  site's operator."
@@ -180,7 +172,6 @@ mod tests {
                 code: "voiceit_unavailable",
                 message: "Try later.".into(),
             },
-            AppError::TooLarge { limit: 20_000_000 },
             AppError::Conflict {
                 code: "result_replayed",
                 message: "Sign in again.".into(),
@@ -211,7 +202,6 @@ mod tests {
         assert_eq!(AppError::MethodNotAllowed { allow: "GET" }.status(), 405);
         assert_eq!(AppError::MissingToken.status(), 401);
         assert_eq!(AppError::AuthUnavailable.status(), 503);
-        assert_eq!(AppError::TooLarge { limit: 1 }.status(), 413);
     }
 
     #[test]

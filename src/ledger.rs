@@ -52,14 +52,20 @@ pub enum Op {
     Redeem { jti: String, expires_ms: u64 },
     /// Operator reset: forget every failure.
     Reset,
-    /// The user's record, for operators.
-    Status,
+}
+
+/// A short hex digest (128 bits of SHA-256), to name or remember something without storing it.
+pub fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A stable, non-reversible name for a user: the ledger never stores the Auth0 id itself.
 pub fn user_key(sub: &str) -> String {
-    let digest = Sha256::digest(format!("auth0-voiceit-worker/user/{sub}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    digest(&format!("auth0-voiceit-worker/user/{sub}"))
 }
 
 /// Sends `op` to the ledger of `sub`.
@@ -96,6 +102,11 @@ pub async fn call(env: &Env, sub: &str, op: &Op) -> Result<Value, AppError> {
         .json::<Value>()
         .await
         .map_err(|e| unavailable(e.to_string()))
+}
+
+/// Sends an op that answers yes or no (an allowance, a first use) and reads the answer.
+pub async fn granted(env: &Env, sub: &str, op: &Op) -> Result<bool, AppError> {
+    Ok(call(env, sub, op).await?["granted"] == json!(true))
 }
 
 /// The verdict in a ledger answer.
@@ -214,29 +225,29 @@ impl DurableObject for AttemptLedger {
                 let fresh = self
                     .spend_once(STARTED_KEY, token_digest, expires_ms, now)
                     .await?;
-                json!({ "fresh": fresh })
+                json!({ "granted": fresh })
             }
             Op::CompleteSession { sid } => {
                 let fresh = self
                     .spend_once(COMPLETED_KEY, sid, now + SESSION_RECORD_MS, now)
                     .await?;
-                json!({ "fresh": fresh })
+                json!({ "granted": fresh })
             }
             Op::Upload { limits, sid } => {
                 let allowed = self
                     .with_session(&sid, now, |s| limits::take_upload(s, &limits))
                     .await?;
-                json!({ "allowed": allowed })
+                json!({ "granted": allowed })
             }
             Op::CreateUser { sid } => {
                 let allowed = self
                     .with_session(&sid, now, limits::take_user_creation)
                     .await?;
-                json!({ "allowed": allowed })
+                json!({ "granted": allowed })
             }
             Op::Redeem { jti, expires_ms } => {
                 let fresh = self.spend_once(REDEEMED_KEY, jti, expires_ms, now).await?;
-                json!({ "fresh": fresh })
+                json!({ "granted": fresh })
             }
             Op::Reset => {
                 self.state
@@ -245,7 +256,6 @@ impl DurableObject for AttemptLedger {
                     .await?;
                 json!({ "reset": true })
             }
-            Op::Status => json!(self.user().await?),
         };
         Response::from_json(&answer)
     }

@@ -37,16 +37,6 @@ pub fn keys(config: &Config) -> Result<Keys, AppError> {
     ))
 }
 
-/// A short hex digest, to remember a token without storing it.
-fn digest(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 pub fn random_id() -> Result<String, AppError> {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).map_err(|e| AppError::Internal {
@@ -154,11 +144,10 @@ pub async fn start(
     // One redirect from the Action opens one 2FA session: replaying the link must not open
     // more (each could create a billable VoiceIt user and spend a fresh upload allowance).
     let op = Op::StartSession {
-        token_digest: digest(&token),
+        token_digest: ledger::digest(&token),
         expires_ms: (now.timestamp_millis().max(0) as u64) + SESSION_TOKEN_MEMORY_MS,
     };
-    let answer = ledger::call(env, &handoff.user_id, &op).await?;
-    if answer["fresh"] != serde_json::json!(true) {
+    if !ledger::granted(env, &handoff.user_id, &op).await? {
         return Err(AppError::NoSession {
             reason: "session token already used".into(),
         });
@@ -208,15 +197,6 @@ pub async fn complete(
     same_origin(req, own_origin)?;
     let session = current_session(req, &keys, now)?;
     let outcome = decide(config, &session).await?;
-    // The cookie is cleared below, but a copy of it must not complete the session again.
-    let op = Op::CompleteSession {
-        sid: session.sid.clone(),
-    };
-    if ledger::call(env, &session.sub, &op).await?["fresh"] != serde_json::json!(true) {
-        return Err(AppError::NoSession {
-            reason: "session already completed".into(),
-        });
-    }
     // A verification that failed because the cap is reached says so, so the login is denied
     // with that message rather than a plain "failed".
     let reason = if outcome == Outcome::Failed && session.mode == Mode::Verify {
@@ -232,6 +212,18 @@ pub async fn complete(
     } else {
         None
     };
+
+    // Spent once everything else has been decided, so an error above leaves the session
+    // usable for another try. The cookie is cleared below, but a copy of it must not
+    // complete the session again.
+    let op = Op::CompleteSession {
+        sid: session.sid.clone(),
+    };
+    if !ledger::granted(env, &session.sub, &op).await? {
+        return Err(AppError::NoSession {
+            reason: "session already completed".into(),
+        });
+    }
 
     let amr = match outcome {
         Outcome::Failed => vec![],
@@ -312,8 +304,7 @@ pub async fn redeem(
         jti: claims.custom.jti.clone(),
         expires_ms,
     };
-    let answer = ledger::call(env, &claims.custom.sub, &op).await?;
-    if answer["fresh"] != serde_json::json!(true) {
+    if !ledger::granted(env, &claims.custom.sub, &op).await? {
         return Err(AppError::Conflict {
             code: "result_replayed",
             message: "This biometric result was already used. Sign in again.".into(),

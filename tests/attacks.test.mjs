@@ -165,13 +165,27 @@ test("attack 9: a crafted state cannot add parameters, and the continue target i
   assert.ok(!html.includes("evil.example"));
 });
 
-test("attack 10: a failed check is reported as failed, whatever the page claims", async () => {
-  const { cookie } = await startSession(worker, { token: sessionToken({ voiceitId: VICTIM_ID }) });
-  const t = await voiceitToken(worker, cookie);
-  voiceit.failNext({ liveness: { success: false, retry: false } });
+test("attack 10: a liveness challenge, or a failed check, never counts as a pass", async () => {
+  // An enrolled user, so the liveness server really issues a challenge (success: true).
+  const e = await startSession(worker, { token: sessionToken({ sub: "auth0|attack10" }) });
+  const et = await voiceitToken(worker, e.cookie);
+  let cookie = et.cookie;
+  for (let i = 1; i <= 3; i++) {
+    cookie = (await postEndpoint(worker, cookie, { viRequestType: "createVideoEnrollment", viSecureToken: et.body.token }, video(i))).cookie;
+  }
+  const voiceitId = decodeJwt(et.body.token).payload.voiceit_id;
+
+  const { cookie: vc } = await startSession(worker, { token: sessionToken({ sub: "auth0|attack10", voiceitId }) });
+  const t = await voiceitToken(worker, vc);
   const lco = await postEndpoint(worker, t.cookie, { viRequestType: "initialLiveness", viSecureToken: t.body.token });
-  // The stand-in's user does not exist, so VoiceIt fails this; the page cannot override it.
-  const done = await complete(worker, lco.cookie);
+  assert.equal(lco.body.success, true, "the challenge itself should succeed");
+  // The 2019 example granted a session here; the worker must not.
+  voiceit.failNext({ liveness: { success: false, retry: false }, method: "POST" });
+  const r = await postEndpoint(worker, lco.cookie, {
+    viRequestType: "videoVerificationWithLiveness", viSecureToken: t.body.token, viLCOId: lco.body.lcoId,
+  }, video(7));
+  assert.equal(r.body.success, false);
+  const done = await complete(worker, r.cookie);
   assert.equal(done.claims.outcome, "failed");
 });
 

@@ -74,6 +74,17 @@ impl From<worker::Error> for Refusal {
     }
 }
 
+fn too_large(max_bytes: u64) -> Refusal {
+    refuse(
+        413,
+        "MISP",
+        format!(
+            "The recording is larger than the {} MB allowed. Record a shorter clip.",
+            max_bytes / 1_000_000
+        ),
+    )
+}
+
 /// An invalid session or secure token; the SDK shows "access denied" for `INVT`.
 fn invalid_token(detail: String) -> Refusal {
     Refusal {
@@ -146,15 +157,10 @@ pub async fn token(
         (None, Mode::Enroll) => {
             // The ledger grants one creation per session, so even simultaneous first calls
             // (each holding the same cookie) cannot create a second billable user.
-            let grant = ledger::call(
-                env,
-                &session.sub,
-                &Op::CreateUser {
-                    sid: session.sid.clone(),
-                },
-            )
-            .await?;
-            if grant["allowed"] != json!(true) {
+            let op = Op::CreateUser {
+                sid: session.sid.clone(),
+            };
+            if !ledger::granted(env, &session.sub, &op).await? {
                 return Err(AppError::BadRequest {
                     code: "session_limit",
                     message: "This sign-in already set up its biometric profile. Reload the \
@@ -265,14 +271,7 @@ fn recording(
         ));
     }
     if file.size() > max_bytes as f64 {
-        return Err(refuse(
-            413,
-            "MISP",
-            format!(
-                "The recording is larger than the {} MB allowed. Record a shorter clip.",
-                max_bytes / 1_000_000
-            ),
-        ));
+        return Err(too_large(max_bytes));
     }
     let media_type = file.type_();
     if !media_type.starts_with(&format!("{media}/")) {
@@ -300,6 +299,18 @@ fn unreadable_body(e: worker::Error) -> Refusal {
             400,
             "MISP",
             "The multipart body could not be read (truncated or malformed). Send it again.",
+        )
+    }
+}
+
+/// The ledger could not be asked: no attempt can be counted, so none is forwarded.
+fn ledger_down(e: AppError) -> Refusal {
+    Refusal {
+        detail: e.message(),
+        ..refuse(
+            503,
+            "BERR",
+            "The attempt counter cannot be reached, so no check can run now. Try again in a minute.",
         )
     }
 }
@@ -358,14 +369,7 @@ pub async fn endpoint(
     let limit = config.max_upload_bytes + FORM_OVERHEAD_BYTES;
     if let Some(length) = req.headers().get("content-length")? {
         if length.parse::<u64>().map_or(true, |n| n > limit) {
-            return Err(refuse(
-                413,
-                "MISP",
-                format!(
-                    "The recording is larger than the {} MB allowed. Record a shorter clip.",
-                    config.max_upload_bytes / 1_000_000
-                ),
-            ));
+            return Err(too_large(config.max_upload_bytes));
         }
     }
 
@@ -439,22 +443,16 @@ pub async fn endpoint(
         None
     };
 
-    let ledger_down = |e: AppError| {
-        Refusal {
-        detail: e.message(),
-        ..refuse(503, "BERR", "The attempt counter cannot be reached, so no check can run now. Try again in a minute.")
-    }
-    };
     // The upload allowance first: a refused upload must not leave an attempt begun.
     if file.is_some() {
         let op = Op::Upload {
             limits: config.limits,
             sid: session.sid.clone(),
         };
-        let grant = ledger::call(env, &session.sub, &op)
+        let granted = ledger::granted(env, &session.sub, &op)
             .await
             .map_err(ledger_down)?;
-        if grant["allowed"] != json!(true) {
+        if !granted {
             return Err(refuse(
                 429,
                 "ACLR",
